@@ -301,9 +301,10 @@ export const identificationMachine = setup({
   output: ({ context }) => context.result!,
   states: {
     idle: {
-      description: 'Nothing started. START initiates; REDIRECT picks up a flow started elsewhere.',
+      description: 'Nothing started. START initiates; RESTART initiates with isRestartIdentification; REDIRECT picks up a flow started elsewhere.',
       on: {
         START: { target: 'initiating' },
+        RESTART: { target: 'initiating', actions: 'markRestart' },
         REDIRECT: [
           { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
           { guard: 'redirectIsSigning', target: 'pollingB', actions: 'storeCallbackId' },

@@ -1,0 +1,12 @@
+export { createHttpApi } from './httpApi.js'
+export type { HttpApiOptions, GetAccessToken } from './httpApi.js'
+export { TenNPayError, kindForStatus, parseRetryAfter } from './errors.js'
+export type { TenNPayErrorOptions } from './errors.js'
+export {
+  statusResponseSchema,
+  finalizeResponseSchema,
+  initiateRequestSchema,
+  finalizeRequestSchema,
+  statusRequestSchema,
+  tokenResponseSchema,
+} from './schemas.js'

@@ -1,0 +1,6 @@
+export { createSimulator } from './simulator.js'
+export type { Simulator, SimulatorOptions, SimulatorRequest, SimulatorCredentials } from './simulator.js'
+export { startSimulator } from './server.js'
+export type { StartSimulatorOptions, RunningSimulator } from './server.js'
+export { SCENARIOS, FLAKY_PATTERN } from './scenarios.js'
+export type { Scenario, SimulatorTiming } from './scenarios.js'

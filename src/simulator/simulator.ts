@@ -1,0 +1,386 @@
+import { Hono, type Context } from 'hono'
+import { donePage, stepPage } from './pages.js'
+import { FLAKY_PATTERN, type Scenario, type SimulatorTiming } from './scenarios.js'
+
+/** The credentials the simulated token endpoint accepts. */
+export interface SimulatorCredentials {
+  /** @default 'demo-client' */
+  clientId?: string
+  /** @default 'demo-secret' */
+  clientSecret?: string
+  /** @default 'demo' */
+  username?: string
+  /** @default 'demo' */
+  password?: string
+}
+
+/** Options of {@link createSimulator}. */
+export interface SimulatorOptions {
+  /**
+   * The scenario of every user without one of its own.
+   * @default 'happy'
+   */
+  scenario?: Scenario
+  /** Per-user scenarios, by user id. */
+  scenarios?: Record<number, Scenario>
+  /** How long the provider takes. */
+  timing?: SimulatorTiming
+  /** The accepted credentials. */
+  credentials?: SimulatorCredentials
+  /**
+   * Where the fake pages send the browser after Complete / Fail. `{step}` is replaced by
+   * `identification` or `signing`, `{userId}` by the user id.
+   * @default the simulator's own `/done/success` and `/done/fail` pages
+   */
+  redirects?: { success?: string; fail?: string }
+  /**
+   * The URL the simulator is reachable at, used in the URLs it hands out.
+   * @default 'http://127.0.0.1' (startSimulator sets its real address)
+   */
+  baseUrl?: string
+  /** The time source. @default Date.now */
+  now?: () => number
+}
+
+/** One request the simulator answered. */
+export interface SimulatorRequest {
+  method: string
+  path: string
+  /** The user id the request was about, when it had one. */
+  userId?: number
+  /** `initiate`, `status`, `finalize`, `token`, `page` or `other`. */
+  endpoint: 'initiate' | 'status' | 'finalize' | 'token' | 'page' | 'other'
+  status: number
+  at: number
+  /** The JSON body of initiate and finalize requests. */
+  body?: unknown
+}
+
+type Stage = 'started' | 'captured' | 'signed' | 'capture-failed' | 'sign-failed'
+
+interface Session {
+  id: string
+  userId: number
+  userType: number
+  stage: Stage
+  capturedAt: number
+  signedAt: number
+  restarts: number
+  result?: { correlationId: string; individualId: number }
+}
+
+/** The simulator's logic without a socket. */
+export interface Simulator {
+  /** A `fetch` that answers from the simulator in process (connection resets reject like a real socket). */
+  fetch: typeof fetch
+  /** The Hono app, for mounting. Its `fetch` marks a connection reset with the `x-simulator-reset` header. */
+  app: Hono
+  /** Every request answered, in order. */
+  requests: SimulatorRequest[]
+  /** Sets the scenario of one user. */
+  setScenario(userId: number, scenario: Scenario): void
+  /** Issues an access token directly (as the token endpoint would), for tests. */
+  issueToken(): string
+  /** Simulates the user pressing Complete or Fail on the current page of the user's session. */
+  act(userId: number, step: 'identification' | 'signing', outcome: 'success' | 'fail'): void
+  /** Changes the base URL used in the URLs handed out. */
+  setBaseUrl(url: string): void
+  /** The credentials in force. */
+  readonly credentials: Required<SimulatorCredentials>
+}
+
+const RESET_HEADER = 'x-simulator-reset'
+const INT32 = /^[1-9]\d{0,9}$/
+
+let tokenCounter = 0
+
+/**
+ * Creates the provider simulator as an in-process `fetch` handler: the token endpoint
+ * (password grant with HTTP Basic client credentials), initiate, status and finalize with the
+ * provider's paths, bodies and error codes, and fake ID-capture and signing pages.
+ *
+ * @example
+ * const sim = createSimulator({ scenario: 'happy', timing: { captureMs: 100, signMs: 100 } })
+ * const api = createHttpApi({ baseUrl: 'http://127.0.0.1', fetch: sim.fetch, getAccessToken: () => sim.issueToken() })
+ */
+export function createSimulator(options: SimulatorOptions = {}): Simulator {
+  const now = options.now ?? Date.now
+  const timing = { captureMs: 3000, staleMs: 1000, signMs: 3000, tokenTtlMs: 3600_000, ...options.timing }
+  const credentials: Required<SimulatorCredentials> = {
+    clientId: 'demo-client',
+    clientSecret: 'demo-secret',
+    username: 'demo',
+    password: 'demo',
+    ...options.credentials,
+  }
+  let baseUrl = (options.baseUrl ?? 'http://127.0.0.1').replace(/\/+$/, '')
+  const defaultScenario: Scenario = options.scenario ?? 'happy'
+  const scenarios = new Map<number, Scenario>(Object.entries(options.scenarios ?? {}).map(([k, v]) => [Number(k), v]))
+  const sessions = new Map<number, Session>()
+  const sessionsById = new Map<string, Session>()
+  const tokens = new Map<string, number>() // token -> expiresAt
+  const apiCalls = new Map<number, number>() // userId -> API calls so far
+  const expiredOnce = new Set<number>()
+  const finalizeCalls = new Map<number, number>()
+  const requests: SimulatorRequest[] = []
+  let individualIds = 1000
+
+  const scenarioOf = (userId: number): Scenario => scenarios.get(userId) ?? defaultScenario
+  const scale = (userId: number) => (scenarioOf(userId) === 'slow' ? 6 : 1)
+
+  function issueToken(): string {
+    tokenCounter += 1
+    const t = `sim.${tokenCounter.toString(36)}.${Math.random().toString(36).slice(2, 12)}`
+    tokens.set(t, now() + timing.tokenTtlMs)
+    return t
+  }
+
+  const problem = (c: Context, status: number, title: string, detail?: string) =>
+    c.json({ type: 'about:blank', title, status, ...(detail !== undefined && { detail }) }, status as 400)
+
+  function log(c: Context, entry: Omit<SimulatorRequest, 'method' | 'path' | 'at'>) {
+    const url = new URL(c.req.url)
+    requests.push({ method: c.req.method, path: url.pathname, at: now(), ...entry })
+  }
+
+  /** Authorises an API call; answers the error response, or `null` to go on. */
+  function authorize(c: Context, userId: number | undefined): Response | null {
+    const header = c.req.header('authorization') ?? ''
+    const m = /^Bearer (\S+)$/.exec(header)
+    const token = m?.[1]
+    const exp = token === undefined ? undefined : tokens.get(token)
+    if (token === undefined || exp === undefined || exp <= now()) {
+      return problem(c, 401, 'Unauthorized', 'missing or expired token')
+    }
+    if (userId !== undefined && scenarioOf(userId) === 'expired-token' && !expiredOnce.has(userId)) {
+      expiredOnce.add(userId)
+      tokens.delete(token)
+      return problem(c, 401, 'Unauthorized', 'token expired')
+    }
+    return null
+  }
+
+  /** The flaky scenario's fault for this call, if any. */
+  function fault(c: Context, userId: number, endpoint: 'initiate' | 'status' | 'finalize'): Response | null {
+    if (scenarioOf(userId) !== 'flaky') return null
+    if (endpoint === 'finalize') {
+      const n = (finalizeCalls.get(userId) ?? 0) + 1
+      finalizeCalls.set(userId, n)
+      return n === 1 ? problem(c, 502, 'Bad Gateway') : null
+    }
+    const n = apiCalls.get(userId) ?? 0
+    apiCalls.set(userId, n + 1)
+    switch (FLAKY_PATTERN[n % FLAKY_PATTERN.length]) {
+      case '503':
+        return problem(c, 503, 'Service Unavailable')
+      case 'reset':
+        return new Response(null, { status: 599, headers: { [RESET_HEADER]: '1' } })
+      case 'html':
+        return c.html('<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>', 200)
+      case '429':
+        c.header('Retry-After', '1')
+        return problem(c, 429, 'Too Many Requests')
+      default:
+        return null
+    }
+  }
+
+  function statusOf(s: Session): { url: string | null; status: string; message: string } {
+    const sc = scenarioOf(s.userId)
+    const t = now()
+    const k = scale(s.userId)
+    switch (s.stage) {
+      case 'started':
+        return { url: `${baseUrl}/capture/${s.id}`, status: 'STARTED', message: '' }
+      case 'capture-failed':
+      case 'sign-failed':
+        return { url: null, status: 'ERROR', message: 'The user cancelled the step' }
+      case 'captured': {
+        const ready = t - s.capturedAt >= timing.captureMs * k
+        if (sc === 'timeout' || !ready) return { url: null, status: 'PROCESSING', message: 'Waiting for the identity provider' }
+        if (sc === 'vendor-error') return { url: null, status: 'ERROR', message: 'Onfido check failed: document unreadable' }
+        return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
+      }
+      case 'signed': {
+        const dt = t - s.signedAt
+        if (dt < timing.staleMs * k) return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
+        if (dt < timing.signMs * k) return { url: null, status: 'PROCESSING', message: 'Waiting for the signature' }
+        return { url: null, status: 'DOCUMENT_SIGN_SUCCESS', message: '' }
+      }
+    }
+  }
+
+  const redirectTo = (outcome: 'success' | 'fail', step: string, userId: number) => {
+    const tpl = options.redirects?.[outcome] ?? `${baseUrl}/done/${outcome}?step={step}&userId={userId}`
+    return tpl.replaceAll('{step}', step).replaceAll('{userId}', String(userId))
+  }
+
+  function act(userId: number, step: 'identification' | 'signing', outcome: 'success' | 'fail') {
+    const s = sessions.get(userId)
+    if (!s) throw new Error(`simulator: user ${userId} has no session`)
+    if (step === 'identification') {
+      if (s.stage !== 'started') return
+      if (outcome === 'success') {
+        s.stage = 'captured'
+        s.capturedAt = now()
+      } else s.stage = 'capture-failed'
+    } else {
+      if (s.stage !== 'captured') return
+      if (outcome === 'success') {
+        s.stage = 'signed'
+        s.signedAt = now()
+      } else s.stage = 'sign-failed'
+    }
+  }
+
+  const app = new Hono()
+
+  app.post('/connect/token', async (c) => {
+    const basic = /^Basic (\S+)$/.exec(c.req.header('authorization') ?? '')?.[1]
+    let clientOk = false
+    if (basic) {
+      const [id, secret] = atob(basic).split(':')
+      clientOk = id === credentials.clientId && secret === credentials.clientSecret
+    }
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>)
+    if (!clientOk) {
+      log(c, { endpoint: 'token', status: 401 })
+      return c.json({ error: 'invalid_client' }, 401)
+    }
+    if (form['grant_type'] !== 'password') {
+      log(c, { endpoint: 'token', status: 400 })
+      return c.json({ error: 'unsupported_grant_type' }, 400)
+    }
+    if (form['username'] !== credentials.username || form['password'] !== credentials.password) {
+      log(c, { endpoint: 'token', status: 400 })
+      return c.json({ error: 'invalid_grant', error_description: 'invalid username or password' }, 400)
+    }
+    log(c, { endpoint: 'token', status: 200 })
+    return c.json({
+      access_token: issueToken(),
+      token_type: 'Bearer',
+      expires_in: Math.floor(timing.tokenTtlMs / 1000),
+      scope: 'enrollment',
+    })
+  })
+
+  app.post('/Enrollment/initiate-external-identification', async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as Record<string, unknown> | undefined
+    const userId = body?.['userId']
+    const uid = typeof userId === 'number' && Number.isInteger(userId) ? userId : undefined
+    const denied = authorize(c, uid)
+    const entry = { endpoint: 'initiate' as const, body, ...(uid !== undefined && { userId: uid }) }
+    if (denied) return log(c, { ...entry, status: 401 }), denied
+    if (uid === undefined || uid < 1 || uid > 2147483647 || (body && 'isRestartIdentification' in body && typeof body['isRestartIdentification'] !== 'boolean')) {
+      log(c, { ...entry, status: 400 })
+      return problem(c, 400, 'Bad Request', 'userId must be an integer 1..2147483647')
+    }
+    const f = fault(c, uid, 'initiate')
+    if (f) return log(c, { ...entry, status: f.status }), f
+    if (scenarioOf(uid) === 'unknown-user') return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown userId')
+    let s = sessions.get(uid)
+    if (!s || body?.['isRestartIdentification'] === true || s.stage === 'capture-failed' || s.stage === 'sign-failed') {
+      const restarts = s ? s.restarts + 1 : 0
+      if (s) sessionsById.delete(s.id)
+      s = { id: `${uid}-${restarts}-${Math.random().toString(36).slice(2, 8)}`, userId: uid, userType: 0, stage: 'started', capturedAt: 0, signedAt: 0, restarts }
+      sessions.set(uid, s)
+      sessionsById.set(s.id, s)
+    }
+    log(c, { ...entry, status: 200 })
+    return c.json({ videoIdentificationUrl: `${baseUrl}/capture/${s.id}`, videoIdentificationStatus: 'STARTED', message: '' })
+  })
+
+  app.get('/Enrollment/:id/:userType/:completed/get-identification-process-status', (c) => {
+    const { id, userType, completed } = c.req.param()
+    const uid = INT32.test(id) && Number(id) <= 2147483647 ? Number(id) : undefined
+    const entry = { endpoint: 'status' as const, ...(uid !== undefined && { userId: uid }) }
+    const denied = authorize(c, uid)
+    if (denied) return log(c, { ...entry, status: 401 }), denied
+    if (uid === undefined || (userType !== '0' && userType !== '1') || completed !== 'true') {
+      log(c, { ...entry, status: 400 })
+      return problem(c, 400, 'Bad Request', 'invalid path parameters')
+    }
+    const f = fault(c, uid, 'status')
+    if (f) return log(c, { ...entry, status: f.status }), f
+    const s = sessions.get(uid)
+    if (scenarioOf(uid) === 'unknown-user' || !s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown user or session')
+    const st = statusOf(s)
+    log(c, { ...entry, status: 200 })
+    return c.json({ videoIdentificationUrl: st.url, videoIdentificationStatus: st.status, message: st.message })
+  })
+
+  app.post('/Enrollment/finalize-external-identification', async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as Record<string, unknown> | undefined
+    const userId = body?.['userId']
+    const uid = typeof userId === 'number' && Number.isInteger(userId) ? userId : undefined
+    const entry = { endpoint: 'finalize' as const, body, ...(uid !== undefined && { userId: uid }) }
+    const denied = authorize(c, uid)
+    if (denied) return log(c, { ...entry, status: 401 }), denied
+    if (uid === undefined || uid < 1 || uid > 2147483647) {
+      log(c, { ...entry, status: 400 })
+      return problem(c, 400, 'Bad Request', 'userId must be an integer 1..2147483647')
+    }
+    const f = fault(c, uid, 'finalize')
+    if (f) return log(c, { ...entry, status: f.status }), f
+    const s = sessions.get(uid)
+    if (scenarioOf(uid) === 'unknown-user' || !s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown userId')
+    if (statusOf(s).status !== 'DOCUMENT_SIGN_SUCCESS') {
+      log(c, { ...entry, status: 400 })
+      return problem(c, 400, 'Bad Request', 'the flow has not reached DOCUMENT_SIGN_SUCCESS')
+    }
+    s.result ??= { correlationId: crypto.randomUUID(), individualId: ++individualIds }
+    log(c, { ...entry, status: 200 })
+    return c.json(s.result)
+  })
+
+  for (const [path, step, title, text] of [
+    ['capture', 'identification', 'ID capture', 'Onfido would now ask for a photo of your ID and a selfie.'],
+    ['sign', 'signing', 'Document signing', 'B-Trust would now show the contract for your qualified signature.'],
+  ] as const) {
+    app.get(`/${path}/:sid`, (c) => {
+      const s = sessionsById.get(c.req.param('sid'))
+      log(c, { endpoint: 'page', status: s ? 200 : 404, ...(s && { userId: s.userId }) })
+      if (!s) return c.html('<h1>Unknown or expired session</h1>', 404)
+      return c.html(stepPage(title, text, `${baseUrl}/${path}/${s.id}/complete`, `${baseUrl}/${path}/${s.id}/fail`))
+    })
+    for (const outcome of ['complete', 'fail'] as const) {
+      app.post(`/${path}/:sid/${outcome}`, (c) => {
+        const s = sessionsById.get(c.req.param('sid'))
+        log(c, { endpoint: 'page', status: s ? 303 : 404, ...(s && { userId: s.userId }) })
+        if (!s) return c.html('<h1>Unknown or expired session</h1>', 404)
+        const o = outcome === 'complete' ? 'success' : 'fail'
+        act(s.userId, step, o)
+        return c.redirect(redirectTo(o, step, s.userId), 303)
+      })
+    }
+  }
+
+  app.get('/done/:outcome', (c) => c.html(donePage(c.req.param('outcome'), c.req.query('step') ?? 'step')))
+  app.notFound((c) => {
+    log(c, { endpoint: 'other', status: 404 })
+    return problem(c, 404, 'Not Found')
+  })
+
+  const simFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init)
+    if (request.signal.aborted) throw request.signal.reason
+    const res = await app.fetch(request)
+    if (res.headers.get(RESET_HEADER)) {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })
+    }
+    return res
+  }) as typeof fetch
+
+  return {
+    fetch: simFetch,
+    app,
+    requests,
+    credentials,
+    issueToken,
+    act,
+    setScenario: (userId, scenario) => void scenarios.set(userId, scenario),
+    setBaseUrl: (url) => void (baseUrl = url.replace(/\/+$/, '')),
+  }
+}
+
+export { RESET_HEADER }
