@@ -1,4 +1,4 @@
-import { and, assign, fromCallback, setup } from 'xstate'
+import { assign, fromCallback, setup } from 'xstate'
 import type { IdentificationEvent, WorkerEvent } from './events.js'
 import { resolveInput, type ResolvedInput } from './input.js'
 import { classifyStatus, normalizeStatus, type PollPhase, type StatusClass } from './status.js'
@@ -137,9 +137,11 @@ export const identificationMachine = setup({
     statusIs: ({ context, event }, params: { phase: PollPhase; is: StatusClass }) =>
       classifyStatus((event as EventOf<'poll.status'>).response.videoIdentificationStatus, params.phase, context.pendingStatuses) ===
       params.is,
-    /** The polled answer carries a signing URL that passes `isSafeUrl`. */
-    signingUrlIsSafe: ({ context, event }) =>
-      isSafeUrl((event as EventOf<'poll.status'>).response.videoIdentificationUrl, context),
+    /** Phase A is complete and the answer carries a signing URL that passes `isSafeUrl`. */
+    signingReadyWithSafeUrl: ({ context, event }) => {
+      const r = (event as EventOf<'poll.status'>).response
+      return classifyStatus(r.videoIdentificationStatus, 'A', context.pendingStatuses) === 'signing-ready' && isSafeUrl(r.videoIdentificationUrl, context)
+    },
     /** The redirect reports failure. */
     redirectFailed: ({ event }) => (event as EventOf<'REDIRECT'>).outcome === 'fail',
     /** The redirect ends the signing step (for a flow started elsewhere). */
@@ -392,7 +394,7 @@ export const identificationMachine = setup({
         'attempt.timeout': { target: 'failed', actions: { type: 'failTimeout', params: { phase: 'A' } } },
         'poll.status': [
           {
-            guard: and([{ type: 'statusIs', params: { phase: 'A', is: 'signing-ready' } } as const, 'signingUrlIsSafe']),
+            guard: 'signingReadyWithSafeUrl',
             target: 'phaseA',
             actions: 'storeSigningUrl',
           },

@@ -1,0 +1,135 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { identificationMachine } from '../machine/identificationMachine.js'
+import { chartToMermaid } from '../machine/chart.js'
+import { SCENARIOS, type Scenario } from '../simulator/scenarios.js'
+import { startSimulator } from '../simulator/server.js'
+import { demo } from './demo.js'
+import { EXIT, UsageError, type CliIo } from './io.js'
+import { finalize, status, wait, type RemoteOptions } from './remote.js'
+
+const int = (name: string, min: number, max: number) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}.`)
+  }
+  return Number(v)
+}
+const baseUrl = (v: string) => {
+  try {
+    const u = new URL(v)
+    if (u.protocol === 'https:' || u.protocol === 'http:') return v
+  } catch {
+    /* fall through */
+  }
+  throw new InvalidArgumentError('--base-url must be an absolute http(s) URL.')
+}
+
+function remoteCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .requiredOption('--base-url <url>', 'the API base URL, e.g. https://api-test.10npay.com', baseUrl)
+    .requiredOption('--user-id <id>', 'the user id (1..2147483647)', int('--user-id', 1, 2147483647))
+    .addOption(new Option('--user-type <type>', '0 individual, 1 merchant').choices(['0', '1']).default('0'))
+    .option('--token-command <command>', 'a shell command that prints an access token (default: $TENNPAY_TOKEN)')
+    .option('--timeout-ms <ms>', 'per-request timeout', int('--timeout-ms', 1, 600_000), 10_000)
+    .option('--json', 'machine-readable output', false)
+}
+
+const remoteOpts = (o: Record<string, unknown>): RemoteOptions => ({
+  baseUrl: o['baseUrl'] as string,
+  userId: o['userId'] as number,
+  userType: Number(o['userType']) as 0 | 1,
+  timeoutMs: o['timeoutMs'] as number,
+  json: Boolean(o['json']),
+  ...(typeof o['tokenCommand'] === 'string' && { tokenCommand: o['tokenCommand'] }),
+})
+
+/**
+ * Runs the `10npay-id` command line and returns the exit code: `0` success, `1` the flow or
+ * call failed, `2` usage error. Never calls `process.exit`.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let code: number = EXIT.ok
+  const program = new Command('10npay-id')
+    .description('Run and inspect the 10npay web identification flow.')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
+
+  program
+    .command('demo')
+    .description('run a whole flow against an embedded simulator, with simulated user clicks and live progress')
+    .addOption(new Option('--scenario <name>', 'the simulated provider behaviour').choices(SCENARIOS as string[]).default('happy'))
+    .option('--user-id <id>', 'the simulated user id', int('--user-id', 1, 2147483647), 4242)
+    .option('--click-ms <ms>', 'how long the simulated user takes on each page', int('--click-ms', 0, 60_000), 800)
+    .addOption(new Option('--fail-at <step>', 'press Fail on this step').choices(['identification', 'signing']))
+    .option('--json', 'print one JSON summary instead of progress', false)
+    .action(async (o) => {
+      code = await demo({ json: o.json, scenario: o.scenario as Scenario, userId: o.userId, clickMs: o.clickMs, failAt: o.failAt }, io)
+    })
+
+  remoteCommand(program, 'status', 'print the identification status of a user').action(async (o) => {
+    code = await status(remoteOpts(o), io)
+  })
+  remoteCommand(program, 'wait', 'poll until phase A or B completes (as after a Success redirect); finalizes nothing')
+    .addOption(new Option('--phase <phase>', 'A: until the signing URL; B: until DOCUMENT_SIGN_SUCCESS').choices(['A', 'B']).makeOptionMandatory())
+    .option('--phase-timeout-ms <ms>', 'fail after this long without a status change', int('--phase-timeout-ms', 1, 86_400_000), 120_000)
+    .action(async (o) => {
+      code = await wait({ ...remoteOpts(o), phase: o.phase, phaseTimeoutMs: o.phaseTimeoutMs }, io)
+    })
+  remoteCommand(program, 'finalize', 'finalize the identification of a user (after DOCUMENT_SIGN_SUCCESS)')
+    .option('--callback-id <id>', 'the bTrustAppCallBackId, when the signing provider gave one')
+    .action(async (o) => {
+      code = await finalize({ ...remoteOpts(o), ...(o.callbackId && { callbackId: o.callbackId }) }, io)
+    })
+
+  program
+    .command('simulate')
+    .description('serve the provider simulator on loopback until interrupted')
+    .option('--port <port>', 'the port (0: a free one)', int('--port', 0, 65535), 0)
+    .option('--host <host>', 'the interface', '127.0.0.1')
+    .addOption(new Option('--scenario <name>', 'the default scenario').choices(SCENARIOS as string[]).default('happy'))
+    .option('--json', 'print the address as JSON', false)
+    .action(async (o) => {
+      const sim = await startSimulator({ port: o.port, host: o.host, scenario: o.scenario })
+      const c = sim.simulator.credentials
+      const info = { url: sim.url, tokenUrl: `${sim.url}/connect/token`, scenario: o.scenario, clientId: c.clientId, username: c.username }
+      io.stdout.write(
+        o.json
+          ? `${JSON.stringify(info)}\n`
+          : `Simulator at ${sim.url} (scenario ${o.scenario}). Token: POST ${info.tokenUrl} as ${c.clientId} / ${c.username} (demo credentials). Ctrl-C stops it.\n`,
+      )
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve()
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+      })
+      await sim.close()
+    })
+
+  program
+    .command('chart')
+    .description('print the chart as a Mermaid state diagram')
+    .option('--json', 'print the machine definition (machine.toJSON()) instead', false)
+    .action((o) => {
+      io.stdout.write(o.json ? `${JSON.stringify(identificationMachine.toJSON(), null, 2)}\n` : chartToMermaid(identificationMachine))
+    })
+
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return code
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok
+      return EXIT.usage
+    }
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\n`)
+      return EXIT.usage
+    }
+    const json = argv.includes('--json')
+    const message = err instanceof Error ? err.message : String(err)
+    io.stderr.write(json ? `${JSON.stringify({ error: message, kind: (err as { kind?: string }).kind ?? null })}\n` : `error: ${message}\n`)
+    return EXIT.failed
+  }
+}

@@ -1,0 +1,84 @@
+import { createHttpApi } from '../adapters/http/httpApi.js'
+import { runIdentification } from '../adapters/node/runIdentification.js'
+import { createPasswordGrantTokenSource } from '../adapters/node/tokenSource.js'
+import { topState } from '../machine/persistence.js'
+import type { Scenario } from '../simulator/scenarios.js'
+import { startSimulator } from '../simulator/server.js'
+import { EXIT, secs, type CliIo } from './io.js'
+import { createProgress } from './progress.js'
+
+/** Options of the `demo` command. */
+export interface DemoOptions {
+  json: boolean
+  scenario: Scenario
+  userId: number
+  /** How long the simulated user takes on each provider page. */
+  clickMs: number
+  /** Answer Fail on this step instead of Complete. */
+  failAt?: 'identification' | 'signing'
+}
+
+/**
+ * Starts the simulator on a free loopback port and runs one whole flow through
+ * `runIdentification`, with simulated clicks on the fake provider pages.
+ */
+export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
+  const sim = await startSimulator({ scenario: opts.scenario, timing: { captureMs: 3000, staleMs: 1000, signMs: 3000 } })
+  const started = Date.now()
+  const timeline: { at: number; state: string }[] = []
+  const progress = createProgress(io, opts.json, started, Date.now)
+  const polls = () => sim.requests.filter((r) => r.endpoint === 'status').length
+  if (!opts.json) io.stdout.write(`Simulator at ${sim.url} (scenario ${opts.scenario}), user ${opts.userId}\n`)
+  try {
+    const c = sim.simulator.credentials
+    const api = createHttpApi({
+      baseUrl: sim.url,
+      getAccessToken: createPasswordGrantTokenSource({ tokenUrl: `${sim.url}/connect/token`, ...c }),
+    })
+    const outcome = await runIdentification({
+      api,
+      userId: opts.userId,
+      userType: 0,
+      polling: { intervalMs: 1000, maxIntervalMs: 3000, phaseTimeoutMs: 15_000 },
+      onSnapshot: (s) => {
+        const state = topState(s.value)
+        if (timeline.at(-1)?.state !== state) timeline.push({ at: Date.now() - started, state })
+        progress.update(state, polls())
+      },
+      onAction: async ({ type, url }) => {
+        const step = type === 'open-identification' ? 'identification' : 'signing'
+        await new Promise((r) => setTimeout(r, opts.clickMs))
+        const button = opts.failAt === step ? 'fail' : 'complete'
+        const res = await fetch(`${url}/${button}`, { method: 'POST', redirect: 'manual' })
+        await res.body?.cancel()
+        return res.status === 303 && button === 'complete' ? 'success' : 'fail'
+      },
+    })
+    const elapsed = Date.now() - started
+    const summary = {
+      outcome: outcome.type,
+      ...(outcome.type === 'finalized'
+        ? { correlationId: outcome.correlationId, individualId: outcome.individualId }
+        : { failure: outcome.failure }),
+      elapsedMs: elapsed,
+      polls: polls(),
+      requests: sim.requests.filter((r) => r.endpoint !== 'page').length,
+      timeline,
+    }
+    if (opts.json) io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
+    else {
+      progress.done(
+        outcome.type === 'finalized'
+          ? `finalized in ${secs(elapsed)}: correlationId ${outcome.correlationId}, individualId ${outcome.individualId}`
+          : `failed (${outcome.failure.reason}): ${outcome.failure.message}`,
+        outcome.type === 'finalized',
+      )
+      io.stdout.write('Timeline:\n')
+      for (const t of timeline) io.stdout.write(`  ${secs(t.at).padStart(7)}  ${t.state}\n`)
+      io.stdout.write(`${summary.polls} status polls, ${summary.requests} API requests in all\n`)
+    }
+    return outcome.type === 'finalized' ? EXIT.ok : EXIT.failed
+  } finally {
+    await sim.close()
+  }
+}
