@@ -3,4 +3,4 @@ export type { Simulator, SimulatorOptions, SimulatorRequest, SimulatorCredential
 export { startSimulator } from './server.js'
 export type { StartSimulatorOptions, RunningSimulator } from './server.js'
 export { SCENARIOS, FLAKY_PATTERN } from './scenarios.js'
-export type { Scenario, SimulatorTiming } from './scenarios.js'
+export type { Scenario, SimulatorTiming, Behaviour, StepFault } from './scenarios.js'

@@ -41,3 +41,23 @@ export interface SimulatorTiming {
 
 /** The fault pattern of the `flaky` scenario, one entry per API request of the user, repeating. */
 export const FLAKY_PATTERN = ['ok', '503', 'ok', 'reset', 'ok', 'html', 'ok', '429', 'ok', 'ok'] as const
+
+/** A fault a step answers with every time: `401` (even after a token refresh), `404`, or `503`. */
+export type StepFault = 'unauthorized' | 'rejected' | 'unavailable'
+
+/**
+ * Finer control than a scenario: what each step of one user's flow does. Unset steps behave
+ * as in the user's scenario.
+ */
+export interface Behaviour {
+  /** `unsafe-url`: the ID-capture URL is `javascript:`; `vendor-error`: the status is `ERROR`. */
+  initiate?: 'ok' | 'unsafe-url' | 'vendor-error' | StepFault
+  /**
+   * `unsafe-url`: the signing URL is `javascript:`; `signed`: the status jumps to
+   * `DOCUMENT_SIGN_SUCCESS` (signed elsewhere); `timeout`: `PROCESSING` for ever.
+   */
+  phaseA?: 'ok' | 'unsafe-url' | 'vendor-error' | 'signed' | 'timeout' | StepFault
+  /** `timeout`: `PROCESSING` for ever. */
+  phaseB?: 'ok' | 'vendor-error' | 'timeout' | StepFault
+  finalize?: 'ok' | StepFault
+}

@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono'
 import { donePage, stepPage } from './pages.js'
-import { FLAKY_PATTERN, type Scenario, type SimulatorTiming } from './scenarios.js'
+import { FLAKY_PATTERN, type Behaviour, type Scenario, type StepFault, type SimulatorTiming } from './scenarios.js'
 
 /** The credentials the simulated token endpoint accepts. */
 export interface SimulatorCredentials {
@@ -23,6 +23,8 @@ export interface SimulatorOptions {
   scenario?: Scenario
   /** Per-user scenarios, by user id. */
   scenarios?: Record<number, Scenario>
+  /** Per-user step behaviours, by user id (finer than scenarios; they win over them). */
+  behaviours?: Record<number, Behaviour>
   /** How long the provider takes. */
   timing?: SimulatorTiming
   /** The accepted credentials. */
@@ -79,6 +81,8 @@ export interface Simulator {
   requests: SimulatorRequest[]
   /** Sets the scenario of one user. */
   setScenario(userId: number, scenario: Scenario): void
+  /** Sets the step behaviours of one user (they win over its scenario). */
+  setBehaviour(userId: number, behaviour: Behaviour): void
   /** Issues an access token directly (as the token endpoint would), for tests. */
   issueToken(): string
   /** Simulates the user pressing Complete or Fail on the current page of the user's session. */
@@ -116,6 +120,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   let baseUrl = (options.baseUrl ?? 'http://127.0.0.1').replace(/\/+$/, '')
   const defaultScenario: Scenario = options.scenario ?? 'happy'
   const scenarios = new Map<number, Scenario>(Object.entries(options.scenarios ?? {}).map(([k, v]) => [Number(k), v]))
+  const behaviours = new Map<number, Behaviour>(Object.entries(options.behaviours ?? {}).map(([k, v]) => [Number(k), v]))
   const sessions = new Map<number, Session>()
   const sessionsById = new Map<string, Session>()
   const tokens = new Map<string, number>() // token -> expiresAt
@@ -126,6 +131,24 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   let individualIds = 1000
 
   const scenarioOf = (userId: number): Scenario => scenarios.get(userId) ?? defaultScenario
+  /** The behaviour of one step: the explicit one, else what the scenario implies. */
+  function behaviourOf<K extends keyof Behaviour>(userId: number, step: K): NonNullable<Behaviour[K]> | 'ok' {
+    const b = behaviours.get(userId)?.[step]
+    if (b !== undefined) return b
+    const sc = scenarioOf(userId)
+    if (sc === 'unknown-user') return 'rejected'
+    if (step === 'phaseA' && (sc === 'vendor-error' || sc === 'timeout')) return sc as NonNullable<Behaviour[K]>
+    return 'ok'
+  }
+  const stepFault = (c: Context, b: string): Response | null =>
+    b === 'unauthorized'
+      ? problem(c, 401, 'Unauthorized', 'token not accepted for this user')
+      : b === 'rejected'
+        ? problem(c, 404, 'Not Found', 'unknown userId')
+        : b === 'unavailable'
+          ? problem(c, 503, 'Service Unavailable')
+          : null
+  const isFault = (b: string): b is StepFault => b === 'unauthorized' || b === 'rejected' || b === 'unavailable'
   const scale = (userId: number) => (scenarioOf(userId) === 'slow' ? 6 : 1)
 
   function issueToken(): string {
@@ -186,7 +209,6 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   }
 
   function statusOf(s: Session): { url: string | null; status: string; message: string } {
-    const sc = scenarioOf(s.userId)
     const t = now()
     const k = scale(s.userId)
     switch (s.stage) {
@@ -196,15 +218,25 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       case 'sign-failed':
         return { url: null, status: 'ERROR', message: 'The user cancelled the step' }
       case 'captured': {
+        const b = behaviourOf(s.userId, 'phaseA')
         const ready = t - s.capturedAt >= timing.captureMs * k
-        if (sc === 'timeout' || !ready) return { url: null, status: 'PROCESSING', message: 'Waiting for the identity provider' }
-        if (sc === 'vendor-error') return { url: null, status: 'ERROR', message: 'Onfido check failed: document unreadable' }
+        if (b === 'timeout' || !ready) return { url: null, status: 'PROCESSING', message: 'Waiting for the identity provider' }
+        if (b === 'vendor-error') return { url: null, status: 'ERROR', message: 'Onfido check failed: document unreadable' }
+        if (b === 'unsafe-url') return { url: 'javascript:alert(document.cookie)', status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
+        if (b === 'signed') {
+          // Signed elsewhere: the session moves on to phase B, already complete.
+          s.stage = 'signed'
+          s.signedAt = t - (timing.signMs + timing.staleMs) * k
+          return { url: null, status: 'DOCUMENT_SIGN_SUCCESS', message: '' }
+        }
         return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
       }
       case 'signed': {
+        const b = behaviourOf(s.userId, 'phaseB')
         const dt = t - s.signedAt
         if (dt < timing.staleMs * k) return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
-        if (dt < timing.signMs * k) return { url: null, status: 'PROCESSING', message: 'Waiting for the signature' }
+        if (b === 'timeout' || dt < timing.signMs * k) return { url: null, status: 'PROCESSING', message: 'Waiting for the signature' }
+        if (b === 'vendor-error') return { url: null, status: 'ERROR', message: 'B-Trust signature rejected' }
         return { url: null, status: 'DOCUMENT_SIGN_SUCCESS', message: '' }
       }
     }
@@ -277,7 +309,11 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     const f = fault(c, uid, 'initiate')
     if (f) return log(c, { ...entry, status: f.status }), f
-    if (scenarioOf(uid) === 'unknown-user') return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown userId')
+    const bi = behaviourOf(uid, 'initiate')
+    if (isFault(bi)) {
+      const r = stepFault(c, bi)!
+      return log(c, { ...entry, status: r.status }), r
+    }
     let s = sessions.get(uid)
     if (!s || body?.['isRestartIdentification'] === true || s.stage === 'capture-failed' || s.stage === 'sign-failed') {
       const restarts = s ? s.restarts + 1 : 0
@@ -287,6 +323,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       sessionsById.set(s.id, s)
     }
     log(c, { ...entry, status: 200 })
+    if (bi === 'unsafe-url') return c.json({ videoIdentificationUrl: 'javascript:alert(1)', videoIdentificationStatus: 'STARTED', message: '' })
+    if (bi === 'vendor-error') return c.json({ videoIdentificationUrl: null, videoIdentificationStatus: 'ERROR', message: 'User not eligible' })
     return c.json({ videoIdentificationUrl: `${baseUrl}/capture/${s.id}`, videoIdentificationStatus: 'STARTED', message: '' })
   })
 
@@ -303,7 +341,12 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const f = fault(c, uid, 'status')
     if (f) return log(c, { ...entry, status: f.status }), f
     const s = sessions.get(uid)
-    if (scenarioOf(uid) === 'unknown-user' || !s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown user or session')
+    const bs = behaviourOf(uid, s?.stage === 'signed' || s?.stage === 'sign-failed' ? 'phaseB' : 'phaseA')
+    if (isFault(bs)) {
+      const r = stepFault(c, bs)!
+      return log(c, { ...entry, status: r.status }), r
+    }
+    if (!s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown user or session')
     const st = statusOf(s)
     log(c, { ...entry, status: 200 })
     return c.json({ videoIdentificationUrl: st.url, videoIdentificationStatus: st.status, message: st.message })
@@ -322,8 +365,13 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     const f = fault(c, uid, 'finalize')
     if (f) return log(c, { ...entry, status: f.status }), f
+    const bf = behaviourOf(uid, 'finalize')
+    if (isFault(bf)) {
+      const r = stepFault(c, bf)!
+      return log(c, { ...entry, status: r.status }), r
+    }
     const s = sessions.get(uid)
-    if (scenarioOf(uid) === 'unknown-user' || !s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown userId')
+    if (!s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown userId')
     if (statusOf(s).status !== 'DOCUMENT_SIGN_SUCCESS') {
       log(c, { ...entry, status: 400 })
       return problem(c, 400, 'Bad Request', 'the flow has not reached DOCUMENT_SIGN_SUCCESS')
@@ -379,6 +427,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     issueToken,
     act,
     setScenario: (userId, scenario) => void scenarios.set(userId, scenario),
+    setBehaviour: (userId, behaviour) => void behaviours.set(userId, behaviour),
     setBaseUrl: (url) => void (baseUrl = url.replace(/\/+$/, '')),
   }
 }

@@ -172,6 +172,7 @@ export async function runIdentification(options: RunIdentificationOptions): Prom
     }
     let settled = false
     let writes: Promise<void> = Promise.resolve()
+    let writeError: unknown
     let handled = '' // the step whose action was started, so that it runs once per entry
     let lastTop = ''
 
@@ -184,22 +185,30 @@ export async function runIdentification(options: RunIdentificationOptions): Prom
     const finish = (outcome: IdentificationOutcome) => {
       if (settled) return
       cleanup()
-      writes.then(() => resolve(outcome), reject)
+      writes.then(() => (writeError === undefined ? resolve(outcome) : reject(writeError)))
     }
     const fail = (err: unknown) => {
       if (settled) return
       cleanup()
-      reject(err)
+      // Snapshots already handed to the store are written before the promise settles: nothing is lost.
+      writes.then(
+        () => reject(err),
+        () => reject(err),
+      )
     }
     const onAbort = () => fail(signal!.reason)
     signal?.addEventListener('abort', onAbort, { once: true })
 
     const persist = (snapshot: IdentificationSnapshot) => {
       if (!store) return
-      const value = wrapSnapshot(actor.getPersistedSnapshot() as Snapshot<unknown>, resolved.userId, resolved.userType, clock.now())
       void snapshot
-      writes = writes.then(() => store.set(key, value))
-      writes.catch(fail)
+      const value = wrapSnapshot(actor.getPersistedSnapshot() as Snapshot<unknown>, resolved.userId, resolved.userType, clock.now())
+      const write = writes.then(() => store.set(key, value))
+      writes = write.catch(() => {})
+      write.catch((err: unknown) => {
+        writeError ??= err
+        fail(err)
+      })
     }
 
     const openStep = (step: 'identifying' | 'signing', url: string) => {

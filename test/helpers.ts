@@ -1,0 +1,59 @@
+import { SimulatedClock } from 'xstate'
+import { createHttpApi } from '../src/adapters/http/httpApi.js'
+import { createSimulator, type SimulatorOptions } from '../src/simulator/simulator.js'
+import type { IdentificationAction } from '../src/adapters/node/runIdentification.js'
+
+/** Lets pending promise callbacks and I/O callbacks run. */
+export async function flush(rounds = 8): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r))
+}
+
+/**
+ * Advances a simulated clock in small steps, yielding to the event loop between them, until
+ * `promise` settles (or `maxMs` of simulated time passed). Returns the settled promise.
+ */
+export async function driveClock<T>(clock: SimulatedClock, promise: Promise<T>, stepMs = 100, maxMs = 30 * 60_000): Promise<T> {
+  let settled = false
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  for (let t = 0; !settled && t < maxMs; t += stepMs) {
+    await flush()
+    clock.increment(stepMs)
+  }
+  await flush()
+  if (!settled) throw new Error(`driveClock: not settled after ${maxMs} ms of simulated time`)
+  return promise
+}
+
+/** A recognisable token: tests scan every output for it. */
+export const SECRET_TOKEN_PREFIX = 'sim.'
+
+/** An in-process simulator on a simulated clock, with an API client bound to it. */
+export function simSetup(options: SimulatorOptions = {}) {
+  const clock = new SimulatedClock()
+  clock.set(1_700_000_000_000)
+  const sim = createSimulator({ timing: { captureMs: 3000, staleMs: 1000, signMs: 3000 }, now: () => clock.now(), ...options })
+  const tokens: string[] = []
+  const api = createHttpApi({
+    baseUrl: 'http://127.0.0.1',
+    fetch: sim.fetch,
+    getAccessToken: () => {
+      const t = sim.issueToken()
+      tokens.push(t)
+      return t
+    },
+  })
+  /** onAction that "clicks" Complete (or Fail) on the simulator's page for the step. */
+  const clicker =
+    (answers: { identification?: 'success' | 'fail'; signing?: 'success' | 'fail' } = {}, userId?: number) =>
+    async (a: IdentificationAction) => {
+      const step = a.type === 'open-identification' ? 'identification' : 'signing'
+      const outcome = answers[step] ?? 'success'
+      const uid = userId ?? Number(/\/(?:capture|sign)\/(\d+)-/.exec(a.url)?.[1])
+      sim.act(uid, step, outcome)
+      return outcome
+    }
+  return { clock, sim, api, tokens, clicker }
+}
