@@ -63,9 +63,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .option('--user-id <id>', 'the simulated user id', int('--user-id', 1, 2147483647), 4242)
     .option('--click-ms <ms>', 'how long the simulated user takes on each page', int('--click-ms', 0, 60_000), 800)
     .addOption(new Option('--fail-at <step>', 'press Fail on this step').choices(['identification', 'signing']))
+    .option('--speed <factor>', 'run the simulated provider and the polling this many times faster', int('--speed', 1, 100), 1)
     .option('--json', 'print one JSON summary instead of progress', false)
     .action(async (o) => {
-      code = await demo({ json: o.json, scenario: o.scenario as Scenario, userId: o.userId, clickMs: o.clickMs, failAt: o.failAt }, io)
+      code = await demo({ json: o.json, scenario: o.scenario as Scenario, userId: o.userId, clickMs: o.clickMs, failAt: o.failAt, speed: o.speed }, io)
     })
 
   remoteCommand(program, 'status', 'print the identification status of a user').action(async (o) => {
@@ -74,8 +75,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   remoteCommand(program, 'wait', 'poll until phase A or B completes (as after a Success redirect); finalizes nothing')
     .addOption(new Option('--phase <phase>', 'A: until the signing URL; B: until DOCUMENT_SIGN_SUCCESS').choices(['A', 'B']).makeOptionMandatory())
     .option('--phase-timeout-ms <ms>', 'fail after this long without a status change', int('--phase-timeout-ms', 1, 86_400_000), 120_000)
+    .option('--interval-ms <ms>', 'the pause between polls after a status change (backs off to 2.5x)', int('--interval-ms', 100, 60_000), 2000)
     .action(async (o) => {
-      code = await wait({ ...remoteOpts(o), phase: o.phase, phaseTimeoutMs: o.phaseTimeoutMs }, io)
+      code = await wait({ ...remoteOpts(o), phase: o.phase, phaseTimeoutMs: o.phaseTimeoutMs, intervalMs: o.intervalMs }, io)
     })
   remoteCommand(program, 'finalize', 'finalize the identification of a user (after DOCUMENT_SIGN_SUCCESS)')
     .option('--callback-id <id>', 'the bTrustAppCallBackId, when the signing provider gave one')

@@ -16,6 +16,8 @@ export interface DemoOptions {
   clickMs: number
   /** Answer Fail on this step instead of Complete. */
   failAt?: 'identification' | 'signing'
+  /** Runs the simulated provider and the polling this many times faster. */
+  speed: number
 }
 
 /**
@@ -23,7 +25,9 @@ export interface DemoOptions {
  * `runIdentification`, with simulated clicks on the fake provider pages.
  */
 export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
-  const sim = await startSimulator({ scenario: opts.scenario, timing: { captureMs: 3000, staleMs: 1000, signMs: 3000 } })
+  const k = 1 / opts.speed
+  const ms = (n: number) => Math.max(1, Math.round(n * k))
+  const sim = await startSimulator({ scenario: opts.scenario, timing: { captureMs: ms(3000), staleMs: ms(1000), signMs: ms(3000) } })
   const started = Date.now()
   const timeline: { at: number; state: string }[] = []
   const progress = createProgress(io, opts.json, started, Date.now)
@@ -39,7 +43,7 @@ export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
       api,
       userId: opts.userId,
       userType: 0,
-      polling: { intervalMs: 1000, maxIntervalMs: 3000, phaseTimeoutMs: 15_000 },
+      polling: { intervalMs: ms(1000), maxIntervalMs: ms(3000), phaseTimeoutMs: ms(15_000) },
       onSnapshot: (s) => {
         const state = topState(s.value)
         if (timeline.at(-1)?.state !== state) timeline.push({ at: Date.now() - started, state })
@@ -47,7 +51,7 @@ export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
       },
       onAction: async ({ type, url }) => {
         const step = type === 'open-identification' ? 'identification' : 'signing'
-        await new Promise((r) => setTimeout(r, opts.clickMs))
+        await new Promise((r) => setTimeout(r, ms(opts.clickMs)))
         const button = opts.failAt === step ? 'fail' : 'complete'
         const res = await fetch(`${url}/${button}`, { method: 'POST', redirect: 'manual' })
         await res.body?.cancel()

@@ -74,11 +74,15 @@ export async function finalize(opts: RemoteOptions & { callbackId?: string }, io
  * `wait --phase A|B`: polls with the chart's own schedule and deadline (as after a Success
  * redirect) until the phase completes or fails. Nothing is finalized.
  */
-export async function wait(opts: RemoteOptions & { phase: 'A' | 'B'; phaseTimeoutMs: number }, io: CliIo): Promise<number> {
+export async function wait(opts: RemoteOptions & { phase: 'A' | 'B'; phaseTimeoutMs: number; intervalMs: number }, io: CliIo): Promise<number> {
   const api = remoteApi(opts, io)
   const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api }) })
   const actor = createActor(machine, {
-    input: { userId: opts.userId, userType: opts.userType, polling: { phaseTimeoutMs: opts.phaseTimeoutMs } },
+    input: {
+      userId: opts.userId,
+      userType: opts.userType,
+      polling: { phaseTimeoutMs: opts.phaseTimeoutMs, intervalMs: opts.intervalMs, maxIntervalMs: Math.round(opts.intervalMs * 2.5) },
+    },
   })
   const result = await new Promise<{ code: number; value: object; text: string }>((resolve) => {
     actor.subscribe((s) => {
