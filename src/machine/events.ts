@@ -18,6 +18,8 @@ export type HostEvent =
   | { type: 'RETRY' }
   | { type: 'RESTART' }
   | { type: 'CANCEL' }
+  /** A redirect came back but this browser holds no flow (expired tab, another device). Accepted in `idle`. */
+  | { type: 'LOST' }
 
 /**
  * Events the invoked workers send back. They carry absolute times from the injected clock so

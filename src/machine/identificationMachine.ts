@@ -276,6 +276,15 @@ export const identificationMachine = setup({
         params.phase === 'A' ? 'The ID capture was not completed (Fail redirect)' : 'The document was not signed (Fail redirect)',
       ),
     })),
+    /** A redirect came back to a browser that holds no flow. */
+    failLost: assign({
+      failure: (): Failure => ({
+        reason: 'redirect-failed',
+        retryable: false,
+        message:
+          'This browser has no identification in progress (the tab expired, or it was started on another device). Please restart the identification.',
+      }),
+    }),
     /** The host cancelled the flow. */
     failCancelled: assign({
       failure: (): Failure => ({ reason: 'cancelled', retryable: false, message: 'The identification was cancelled' }),
@@ -303,10 +312,11 @@ export const identificationMachine = setup({
   output: ({ context }) => context.result!,
   states: {
     idle: {
-      description: 'Nothing started. START initiates; RESTART initiates with isRestartIdentification; REDIRECT picks up a flow started elsewhere.',
+      description: 'Nothing started. START initiates; RESTART initiates with isRestartIdentification; REDIRECT picks up a flow started elsewhere; LOST: a redirect came back to a browser that holds no flow.',
       on: {
         START: { target: 'initiating' },
         RESTART: { target: 'initiating', actions: 'markRestart' },
+        LOST: { target: 'failed', actions: 'failLost' },
         REDIRECT: [
           { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
           { guard: 'redirectIsSigning', target: 'pollingB', actions: 'storeCallbackId' },

@@ -5,7 +5,7 @@ import { topState } from './persistence.js'
 /** Options of {@link createModelOptions}. */
 export interface ModelOptions {
   /**
-   * Include the host events a UI sends on its own (`RESTART`, `CANCEL`, `RETRY`), not only the
+   * Include the host events a UI sends on its own (`RESTART`, `CANCEL`, `RETRY`, `LOST`), not only the
    * ones the flow itself produces (`START`, `REDIRECT`, `CONTINUE` and the workers' answers).
    * @default true
    */
@@ -49,7 +49,7 @@ export function modelEvents(options: Pick<ModelOptions, 'hostEvents'> = {}): Ide
     ].map((response) => ({ type: 'poll.status' as const, response, at: 0, nextAttemptAt: 0 })),
     { type: 'finalize.ok', result: { correlationId: '834d03b9-d24f-4d7b-950f-69aadff41599', individualId: 989 } },
   ]
-  if (options.hostEvents ?? true) events.push({ type: 'RESTART' }, { type: 'CANCEL' }, { type: 'RETRY' })
+  if (options.hostEvents ?? true) events.push({ type: 'RESTART' }, { type: 'CANCEL' }, { type: 'RETRY' }, { type: 'LOST' })
   return events
 }
 

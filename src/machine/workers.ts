@@ -15,6 +15,11 @@ export interface WorkerDeps {
   clock?: Clock
   /** Random numbers in `[0, 1)` for jitter. @default Math.random */
   random?: () => number
+  /**
+   * Awaited before a worker sends anything (the browser adapter waits here until this tab
+   * holds the flow's lock, so that two tabs never poll the same flow).
+   */
+  gate?: () => Promise<void>
 }
 
 const KINDS = new Set<ErrorKind>(['unauthorized', 'rejected', 'transient', 'bad-response', 'network', 'timeout'])
@@ -56,7 +61,7 @@ type Outcome = WorkerEvent | 'again'
  * stopping the actor aborts the request in flight and clears both.
  */
 function runStep(
-  deps: Required<WorkerDeps>,
+  deps: Required<Omit<WorkerDeps, 'gate'>>,
   input: StepInput,
   sendBack: (e: WorkerEvent) => void,
   attempt: (signal: AbortSignal) => Promise<Outcome>,
@@ -133,43 +138,62 @@ function runStep(
  * Each is a callback actor that loops internally and tells the chart only what changes.
  */
 export function createIdentificationWorkers(deps: WorkerDeps) {
-  const d: Required<WorkerDeps> = { api: deps.api, clock: deps.clock ?? systemClock, random: deps.random ?? Math.random }
+  const d: Required<Omit<WorkerDeps, 'gate'>> = { api: deps.api, clock: deps.clock ?? systemClock, random: deps.random ?? Math.random }
   const { api } = d
-  return {
-    initiator: fromCallback<WorkerEvent, InitiatorInput>(({ input, sendBack }) =>
-      runStep(
-        d,
-        input,
-        sendBack,
-        async (signal) => ({ type: 'initiate.ok', response: await api.initiate(input.request, { signal }) }),
-        (deadlineAt) => deadlineAt - input.timeoutMs,
-      ),
-    ),
-    statusPoller: fromCallback<WorkerEvent, PollerInput>(({ input, sendBack }) => {
-      const req = { userId: input.userId, userType: input.userType }
-      const { phase, pendingStatuses, lastStatus, polling } = input
-      return runStep(
-        d,
-        input,
-        sendBack,
-        async (signal) => {
-          const response = await api.getStatus(req, { signal })
-          const status = normalizeStatus(response.videoIdentificationStatus)
-          if (status === lastStatus && classifyStatus(status, phase, pendingStatuses) === 'pending') return 'again'
-          const at = d.clock.now()
-          return { type: 'poll.status', response, at, nextAttemptAt: at + nextPollDelay(0, polling, d.random()) }
-        },
-        (deadlineAt) => deadlineAt - input.timeoutMs,
-      )
-    }),
-    finalizer: fromCallback<WorkerEvent, FinalizerInput>(({ input, sendBack }) =>
-      runStep(
-        d,
-        input,
-        sendBack,
-        async (signal) => ({ type: 'finalize.ok', result: await api.finalize(input.payload, { signal }) }),
-        (deadlineAt) => deadlineAt - input.timeoutMs,
-      ),
-    ),
+  const gate = deps.gate
+  type Cb<I> = (args: { input: I; sendBack: (e: WorkerEvent) => void }) => () => void
+  const initiator: Cb<InitiatorInput> = ({ input, sendBack }) =>
+    runStep(
+      d,
+      input,
+      sendBack,
+      async (signal) => ({ type: 'initiate.ok', response: await api.initiate(input.request, { signal }) }),
+      (deadlineAt) => deadlineAt - input.timeoutMs,
+    )
+  const statusPoller: Cb<PollerInput> = ({ input, sendBack }) => {
+    const req = { userId: input.userId, userType: input.userType }
+    const { phase, pendingStatuses, lastStatus, polling } = input
+    return runStep(
+      d,
+      input,
+      sendBack,
+      async (signal) => {
+        const response = await api.getStatus(req, { signal })
+        const status = normalizeStatus(response.videoIdentificationStatus)
+        if (status === lastStatus && classifyStatus(status, phase, pendingStatuses) === 'pending') return 'again'
+        const at = d.clock.now()
+        return { type: 'poll.status', response, at, nextAttemptAt: at + nextPollDelay(0, polling, d.random()) }
+      },
+      (deadlineAt) => deadlineAt - input.timeoutMs,
+    )
   }
+  const finalizer: Cb<FinalizerInput> = ({ input, sendBack }) =>
+    runStep(
+      d,
+      input,
+      sendBack,
+      async (signal) => ({ type: 'finalize.ok', result: await api.finalize(input.payload, { signal }) }),
+      (deadlineAt) => deadlineAt - input.timeoutMs,
+    )
+  /** Without a gate the worker runs at once; with one it starts when the gate opens (and not at all if stopped first). */
+  const wrap = <I>(run: Cb<I>) =>
+    fromCallback<WorkerEvent, I>(
+      gate === undefined
+        ? run
+        : (args) => {
+            let stopped = false
+            let cleanup: (() => void) | undefined
+            gate().then(
+              () => {
+                if (!stopped) cleanup = run(args)
+              },
+              () => {},
+            )
+            return () => {
+              stopped = true
+              cleanup?.()
+            }
+          },
+    )
+  return { initiator: wrap(initiator), statusPoller: wrap(statusPoller), finalizer: wrap(finalizer) }
 }

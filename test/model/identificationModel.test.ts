@@ -49,6 +49,7 @@ function plan(path: Path) {
         break
       case 'CANCEL':
       case 'RETRY':
+      case 'LOST':
         runnerCan = false
         break
       case 'REDIRECT':
@@ -154,7 +155,7 @@ async function runWithActor(path: Path) {
       const e = step.event as IdentificationEvent
       const before = topState(actor.getSnapshot().value)
       const expected = serializeModelState(step.state)
-      if (['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRECT'].includes(e.type)) {
+      if (['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRECT', 'LOST'].includes(e.type)) {
         expect(cursor, 'a host event is sent only when the actor is where the path is').toBe(trail.length - 1)
         if (e.type === 'REDIRECT') {
           if (before === 'idle' && e.outcome === 'success') await seedElsewhere(setup, e.step ?? 'identification')

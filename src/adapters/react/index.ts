@@ -1,0 +1,2 @@
+export { useIdentification } from './useIdentification.js'
+export type { UseIdentification } from './useIdentification.js'
