@@ -4,6 +4,7 @@ import { chartToMermaid } from '../machine/chart.js'
 import { SCENARIOS, type Scenario } from '../simulator/scenarios.js'
 import { startSimulator } from '../simulator/server.js'
 import { demo } from './demo.js'
+import { startWebDemo } from './webDemo.js'
 import { EXIT, UsageError, type CliIo } from './io.js'
 import { finalize, status, wait, type RemoteOptions } from './remote.js'
 
@@ -44,6 +45,19 @@ const remoteOpts = (o: Record<string, unknown>): RemoteOptions => ({
   ...(typeof o['tokenCommand'] === 'string' && { tokenCommand: o['tokenCommand'] }),
 })
 
+/** Resolves on SIGINT or SIGTERM. */
+function untilInterrupted(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+}
+
 /**
  * Runs the `10npay-id` command line and returns the exit code: `0` success, `1` the flow or
  * call failed, `2` usage error. Never calls `process.exit`.
@@ -65,7 +79,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .addOption(new Option('--fail-at <step>', 'press Fail on this step').choices(['identification', 'signing']))
     .option('--speed <factor>', 'run the simulated provider and the polling this many times faster', int('--speed', 1, 100), 1)
     .option('--json', 'print one JSON summary instead of progress', false)
+    .option('--web', 'serve the browser demo app against the simulator instead, until interrupted', false)
+    .option('--port <port>', 'with --web: the port (0: a free one)', int('--port', 0, 65535), 0)
     .action(async (o) => {
+      if (o.web) {
+        const web = await startWebDemo({ port: o.port, scenario: o.scenario as Scenario })
+        io.stdout.write(o.json ? `${JSON.stringify({ url: web.appUrl })}\n` : `Browser demo at ${web.appUrl} (simulator at ${web.url}). Ctrl-C stops it.\n`)
+        await untilInterrupted()
+        await web.close()
+        return
+      }
       code = await demo({ json: o.json, scenario: o.scenario as Scenario, userId: o.userId, clickMs: o.clickMs, failAt: o.failAt, speed: o.speed }, io)
     })
 
@@ -101,11 +124,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           ? `${JSON.stringify(info)}\n`
           : `Simulator at ${sim.url} (scenario ${o.scenario}). Token: POST ${info.tokenUrl} as ${c.clientId} / ${c.username} (demo credentials). Ctrl-C stops it.\n`,
       )
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve()
-        process.once('SIGINT', stop)
-        process.once('SIGTERM', stop)
-      })
+      await untilInterrupted()
       await sim.close()
     })
 

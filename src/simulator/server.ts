@@ -16,6 +16,8 @@ export interface StartSimulatorOptions extends SimulatorOptions {
    * @default '127.0.0.1'
    */
   host?: string
+  /** Adds routes of your own to the simulator's Hono app before it listens (a demo page, say). */
+  mount?: (app: Simulator['app'], simulator: Simulator) => void
 }
 
 /** A running simulator. */
@@ -40,8 +42,9 @@ export interface RunningSimulator {
  * await sim.close()
  */
 export async function startSimulator(options: StartSimulatorOptions = {}): Promise<RunningSimulator> {
-  const { port = 0, host = '127.0.0.1', ...rest } = options
+  const { port = 0, host = '127.0.0.1', mount, ...rest } = options
   const simulator = createSimulator(rest)
+  mount?.(simulator.app, simulator)
   const server = createAdaptorServer({
     fetch: async (req, env) => {
       const res = await simulator.app.fetch(req, env)

@@ -31,7 +31,7 @@ export interface SimulatorOptions {
   credentials?: SimulatorCredentials
   /**
    * Where the fake pages send the browser after Complete / Fail. `{step}` is replaced by
-   * `identification` or `signing`, `{userId}` by the user id.
+   * `identification` or `signing`, `{userId}` by the user id, `{base}` by the simulator's URL.
    * @default the simulator's own `/done/success` and `/done/fail` pages
    */
   redirects?: { success?: string; fail?: string }
@@ -244,7 +244,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
   const redirectTo = (outcome: 'success' | 'fail', step: string, userId: number) => {
     const tpl = options.redirects?.[outcome] ?? `${baseUrl}/done/${outcome}?step={step}&userId={userId}`
-    return tpl.replaceAll('{step}', step).replaceAll('{userId}', String(userId))
+    return tpl.replaceAll('{base}', baseUrl).replaceAll('{step}', step).replaceAll('{userId}', String(userId))
   }
 
   function act(userId: number, step: 'identification' | 'signing', outcome: 'success' | 'fail') {
