@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
@@ -13,13 +13,18 @@ export interface SnapshotStore {
   set(key: string, snapshot: unknown): Promise<void>
   /** Forgets a value; no error when there is none. */
   delete(key: string): Promise<void>
+  /**
+   * The keys that start with `prefix`, in no set order. Optional for `runIdentification`; the
+   * identification service needs it to find the flows to resume when a process starts.
+   */
+  list?(prefix: string): Promise<string[]>
 }
 
 /**
  * A store in memory. Values are kept as JSON text, so a caller can never change a stored
  * snapshot through a reference it still holds.
  */
-export function createMemorySnapshotStore(): SnapshotStore & { keys(): string[] } {
+export function createMemorySnapshotStore(): Required<SnapshotStore> & { keys(): string[] } {
   const map = new Map<string, string>()
   return {
     async get(key) {
@@ -31,6 +36,9 @@ export function createMemorySnapshotStore(): SnapshotStore & { keys(): string[] 
     },
     async delete(key) {
       map.delete(key)
+    },
+    async list(prefix) {
+      return [...map.keys()].filter((k) => k.startsWith(prefix))
     },
     keys: () => [...map.keys()],
   }
@@ -50,7 +58,7 @@ export function fileNameForKey(key: string): string {
  * @param dir the folder
  * @example const store = createFileSnapshotStore('.identification-state')
  */
-export function createFileSnapshotStore(dir: string): SnapshotStore {
+export function createFileSnapshotStore(dir: string): Required<SnapshotStore> {
   if (typeof dir !== 'string' || dir === '') throw new TypeError('createFileSnapshotStore: dir must be a non-empty string')
   let ready: Promise<unknown> | undefined
   const ensureDir = () => (ready ??= mkdir(dir, { recursive: true }))
@@ -84,6 +92,19 @@ export function createFileSnapshotStore(dir: string): SnapshotStore {
     },
     async delete(key) {
       await rm(join(dir, fileNameForKey(key)), { force: true })
+    },
+    async list(prefix) {
+      let names: string[]
+      try {
+        names = await readdir(dir)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+        throw err
+      }
+      return names
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => decodeURIComponent(n.slice(0, -'.json'.length)))
+        .filter((k) => k.startsWith(prefix))
     },
   }
 }

@@ -1,0 +1,149 @@
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { createIdentificationService, type FlowView } from '../../src/adapters/node/identificationService.js'
+import { createMemorySnapshotStore } from '../../src/adapters/node/snapshotStore.js'
+import { createSqliteSnapshotStore } from '../../src/adapters/node/sqliteSnapshotStore.js'
+import { flush, simSetup } from '../helpers.js'
+
+async function until(env: ReturnType<typeof simSetup>, cond: () => boolean | Promise<boolean>, maxMs = 60_000) {
+  for (let t = 0; t < maxMs && !(await cond()); t += 100) {
+    await flush()
+    env.clock.increment(100)
+  }
+  await flush()
+  expect(await cond()).toBe(true)
+}
+
+function setup(simOptions = {}, store = createMemorySnapshotStore()) {
+  const env = simSetup(simOptions)
+  const finalized: FlowView[] = []
+  const failed: FlowView[] = []
+  const service = createIdentificationService({
+    api: env.api, store, clock: env.clock,
+    onFinalized: (v) => finalized.push(v),
+    onFailed: (v) => failed.push(v),
+  })
+  return { env, service, store, finalized, failed }
+}
+
+describe('identification service', () => {
+  it('starts, follows redirects, continues by itself and finalizes; waiting flows have no actor', async () => {
+    const { env, service, finalized } = setup()
+    const views: string[] = []
+    const started = await service.start({ userId: 11, userType: 0 })
+    expect(started).toMatchObject({ state: 'identifying', userId: 11, userType: 0, failure: null, result: null })
+    expect(started.url).toMatch(/\/capture\//)
+    expect(started.id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(service.running).toBe(0)
+    service.subscribe(started.id, (v) => views.push(v.state))
+
+    env.sim.act(11, 'identification', 'success')
+    const polling = await service.redirect(started.id, { outcome: 'success' })
+    expect(polling.state).toBe('pollingA')
+    expect(service.running).toBe(1)
+    await until(env, async () => (await service.get(started.id))?.state === 'signing')
+    const signing = (await service.get(started.id))!
+    expect(signing.url).toMatch(/\/sign\//) // CONTINUE was sent by the service
+    expect(service.running).toBe(0)
+
+    env.sim.act(11, 'signing', 'success')
+    await service.redirect(started.id, { outcome: 'success', bTrustAppCallBackId: 'cb-1' })
+    await until(env, async () => (await service.get(started.id))?.state === 'finalized')
+    const done = (await service.get(started.id))!
+    expect(done.result).toMatchObject({ individualId: expect.any(Number) })
+    expect(finalized).toHaveLength(1)
+    expect(views).toEqual(['pollingA', 'phaseA', 'signing', 'pollingB', 'phaseB', 'finalized'])
+    expect(env.sim.requests.find((r) => r.endpoint === 'finalize')!.body).toMatchObject({ bTrustAppCallBackId: 'cb-1' })
+    expect(service.running).toBe(0)
+    await service.close()
+    expect(env.clock.timeouts.size).toBe(0)
+  })
+
+  it('keeps one flow per user: start returns the unfinished one unless restart', async () => {
+    const { env, service } = setup()
+    const a = await service.start({ userId: 12, userType: 0 })
+    const b = await service.start({ userId: 12, userType: 0 })
+    expect(b.id).toBe(a.id)
+    const other = await service.start({ userId: 12, userType: 1 })
+    expect(other.id).not.toBe(a.id)
+    const c = await service.start({ userId: 12, userType: 0, restart: true })
+    expect(c.id).not.toBe(a.id)
+    expect((await service.get(a.id))?.failure?.reason).toBe('cancelled')
+    const inits = env.sim.requests.filter((r) => r.endpoint === 'initiate' && r.userId === 12)
+    expect(inits.map((r) => (r.body as { isRestartIdentification: boolean }).isRestartIdentification)).toEqual([false, false, true])
+    await service.close()
+  })
+
+  it('resumes every unfinished flow from the store in a new service, deadlines counting from the stored times', async () => {
+    const store = createMemorySnapshotStore()
+    const first = setup({ behaviours: { 13: { phaseB: 'timeout' }, 14: { phaseA: 'timeout' } } }, store)
+    const f13 = await first.service.start({ userId: 13, userType: 0 })
+    const f14 = await first.service.start({ userId: 14, userType: 0 })
+    first.env.sim.act(13, 'identification', 'success')
+    first.env.sim.act(14, 'identification', 'success')
+    await first.service.redirect(f13.id, { outcome: 'success' })
+    await first.service.redirect(f14.id, { outcome: 'success' })
+    await until(first.env, async () => (await first.service.get(f13.id))?.state === 'signing')
+    first.env.sim.act(13, 'signing', 'success')
+    await first.service.redirect(f13.id, { outcome: 'success' })
+    for (let i = 0; i < 30; i++) {
+      await flush()
+      first.env.clock.increment(100)
+    }
+    expect((await first.service.get(f13.id))?.state).toBe('pollingB')
+    await first.service.close()
+    const polls = first.env.sim.requests.length
+
+    // The same store, a new process (same simulator and clock); the provider moves on meanwhile.
+    first.env.sim.setBehaviour(13, {})
+    const service = createIdentificationService({ api: first.env.api, store, clock: first.env.clock })
+    await service.ready
+    expect(service.running).toBe(2)
+    await until(first.env, async () => (await service.get(f13.id))?.state === 'finalized')
+    expect(first.env.sim.requests.length).toBeGreaterThan(polls)
+    await until(first.env, async () => (await service.get(f14.id))?.state === 'failed', 200_000)
+    expect((await service.get(f14.id))?.failure?.reason).toBe('timeout')
+    expect(first.env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(2)
+    await service.close()
+  })
+
+  it('parks flows that wait for a person in the SQLite store only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'svc-'))
+    const store = createSqliteSnapshotStore(join(dir, 'flows.db'))
+    const { env, service } = setup({}, store)
+    const views = await Promise.all(Array.from({ length: 50 }, (_, i) => service.start({ userId: 100 + i, userType: 0 })))
+    expect(views.every((v) => v.state === 'identifying')).toBe(true)
+    expect(service.running).toBe(0)
+    expect(await store.list('10npay:flow:')).toHaveLength(50)
+    expect(await store.list('10npay:active:')).toHaveLength(0)
+    await service.close()
+    store.close()
+    void env
+  })
+
+  it('retries, restarts and cancels through the service, ignoring events a state does not take', async () => {
+    const { env, service } = setup({ behaviours: { 15: { phaseA: 'timeout' } } })
+    const f = await service.start({ userId: 15, userType: 0 })
+    expect((await service.continue(f.id)).state).toBe('identifying') // not in phaseA: unchanged
+    env.sim.act(15, 'identification', 'success')
+    await service.redirect(f.id, { outcome: 'success' })
+    await until(env, async () => (await service.get(f.id))?.state === 'failed', 200_000)
+    expect((await service.get(f.id))?.failure?.reason).toBe('timeout')
+    env.sim.setBehaviour(15, {})
+    expect((await service.retry(f.id)).state).toBe('pollingA')
+    await until(env, async () => (await service.get(f.id))?.state === 'signing')
+    expect((await service.cancel(f.id)).failure?.reason).toBe('cancelled')
+    expect((await service.restart(f.id)).state).toMatch(/initiating|identifying/)
+    await expect(service.redirect('0e0e0e0e-0000-4000-8000-000000000000', { outcome: 'success' })).rejects.toThrow(/No identification flow/)
+    await service.close()
+  })
+
+  it('validates start, naming the field', async () => {
+    const { service } = setup()
+    await expect(service.start({ userId: 0, userType: 0 })).rejects.toThrow(/userId/)
+    await expect(service.start({ userId: 1, userType: 5 as 0 })).rejects.toThrow(/userType/)
+    await service.close()
+  })
+})
