@@ -129,6 +129,26 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     })
 
   program
+    .command('serve')
+    .description('run the backend example (examples/backend) against the embedded simulator, flows in SQLite, until interrupted')
+    .option('--port <port>', 'the port (0: a free one)', int('--port', 0, 65535), 0)
+    .option('--db <file>', 'the SQLite file', 'identifications.db')
+    .option('--json', 'print the address as JSON', false)
+    .action(async (o) => {
+      const example = (await import(new URL('../../examples/backend/server.mjs', import.meta.url).href)) as {
+        startBackendExample(o: { port: number; db: string }): Promise<{ url: string; simulatorUrl?: string; close(): Promise<void> }>
+      }
+      const ex = await example.startBackendExample({ port: o.port, db: o.db })
+      io.stdout.write(
+        o.json
+          ? `${JSON.stringify({ url: ex.url, simulatorUrl: ex.simulatorUrl ?? null, db: o.db })}\n`
+          : `Backend example at ${ex.url} (simulator at ${ex.simulatorUrl}, flows in ${o.db}). Open it, press Start. Ctrl-C stops it.\n`,
+      )
+      await untilInterrupted()
+      await ex.close()
+    })
+
+  program
     .command('chart')
     .description('print the chart as a Mermaid state diagram')
     .option('--json', 'print the machine definition (machine.toJSON()) instead', false)

@@ -89,6 +89,8 @@ export interface Simulator {
   act(userId: number, step: 'identification' | 'signing', outcome: 'success' | 'fail'): void
   /** Changes the base URL used in the URLs handed out. */
   setBaseUrl(url: string): void
+  /** Changes where the fake pages redirect after Complete / Fail (see `SimulatorOptions.redirects`). */
+  setRedirects(redirects: { success?: string; fail?: string }): void
   /** The credentials in force. */
   readonly credentials: Required<SimulatorCredentials>
 }
@@ -119,6 +121,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   }
   let baseUrl = (options.baseUrl ?? 'http://127.0.0.1').replace(/\/+$/, '')
   const defaultScenario: Scenario = options.scenario ?? 'happy'
+  let redirects = { ...options.redirects }
   const scenarios = new Map<number, Scenario>(Object.entries(options.scenarios ?? {}).map(([k, v]) => [Number(k), v]))
   const behaviours = new Map<number, Behaviour>(Object.entries(options.behaviours ?? {}).map(([k, v]) => [Number(k), v]))
   const sessions = new Map<number, Session>()
@@ -243,7 +246,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   }
 
   const redirectTo = (outcome: 'success' | 'fail', step: string, userId: number) => {
-    const tpl = options.redirects?.[outcome] ?? `${baseUrl}/done/${outcome}?step={step}&userId={userId}`
+    const tpl = redirects[outcome] ?? `${baseUrl}/done/${outcome}?step={step}&userId={userId}`
     return tpl.replaceAll('{base}', baseUrl).replaceAll('{step}', step).replaceAll('{userId}', String(userId))
   }
 
@@ -429,6 +432,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     setScenario: (userId, scenario) => void scenarios.set(userId, scenario),
     setBehaviour: (userId, behaviour) => void behaviours.set(userId, behaviour),
     setBaseUrl: (url) => void (baseUrl = url.replace(/\/+$/, '')),
+    setRedirects: (r) => void (redirects = { ...r }),
   }
 }
 

@@ -87,6 +87,11 @@ export interface IdentificationService {
   redirect(flowId: string, options: { outcome: 'success' | 'fail'; bTrustAppCallBackId?: string | null }): Promise<FlowView>
   /** The flow's view, or `undefined`. */
   get(flowId: string): Promise<FlowView | undefined>
+  /**
+   * The user's latest flow, or `undefined`: for a Success/Fail URL that is the same for every
+   * flow (as configured in the provider's portal), find the flow from the user's session.
+   */
+  findByUser(userType: UserType, userId: number): Promise<FlowView | undefined>
   continue(flowId: string): Promise<FlowView>
   retry(flowId: string): Promise<FlowView>
   restart(flowId: string): Promise<FlowView>
@@ -336,6 +341,11 @@ export function createIdentificationService(options: IdentificationServiceOption
     })
   }
 
+  async function getView(id: string): Promise<FlowView | undefined> {
+    if (!isFlowId(id)) return undefined
+    return running.get(id)?.view ?? (await load(id))?.view
+  }
+
   const ready = (async () => {
     const ids = (await store.list!(`${prefix}active:`)).map((k) => k.slice(`${prefix}active:`.length))
     for (const id of ids) {
@@ -393,9 +403,10 @@ export function createIdentificationService(options: IdentificationServiceOption
         (s) => s === 'identifying' || s === 'signing',
       )
     },
-    async get(id) {
-      if (!isFlowId(id)) return undefined
-      return running.get(id)?.view ?? (await load(id))?.view
+    get: getView,
+    async findByUser(userType, userId) {
+      const ref = (await store.get(userKey(userType, userId))) as { id?: string } | undefined
+      return ref?.id ? getView(ref.id) : undefined
     },
     continue: (id) => act(id, { type: 'CONTINUE' }, (s) => s === 'phaseA'),
     retry: (id) => act(id, { type: 'RETRY' }, (s) => s === 'failed'),
