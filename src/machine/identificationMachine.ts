@@ -144,8 +144,13 @@ export const identificationMachine = setup({
     },
     /** The redirect reports failure. */
     redirectFailed: ({ event }) => (event as EventOf<'REDIRECT'>).outcome === 'fail',
-    /** The redirect ends the signing step (for a flow started elsewhere). */
-    redirectIsSigning: ({ event }) => (event as EventOf<'REDIRECT'>).step === 'signing',
+    /** The redirect reports success (any other outcome is ignored). */
+    redirectSucceeded: ({ event }) => (event as EventOf<'REDIRECT'>).outcome === 'success',
+    /** A successful redirect that ends the signing step (for a flow started elsewhere). */
+    redirectIsSigning: ({ event }) => {
+      const e = event as EventOf<'REDIRECT'>
+      return e.outcome === 'success' && e.step === 'signing'
+    },
     /** The failure can be retried and belongs to `params.phase`. */
     canRetry: ({ context }, params: { phase: FailurePhase }) =>
       context.failure !== null && context.failure.retryable && context.failure.phase === params.phase,
@@ -204,7 +209,7 @@ export const identificationMachine = setup({
     /** Keeps the `bTrustAppCallBackId` a redirect brought, for finalize. */
     storeCallbackId: assign(({ context, event }) => {
       const id = (event as EventOf<'REDIRECT'>).bTrustAppCallBackId
-      return id === undefined || id === null ? {} : { finalize: { ...context.finalize, bTrustAppCallBackId: id } }
+      return typeof id === 'string' && id !== '' ? { finalize: { ...context.finalize, bTrustAppCallBackId: id.slice(0, 512) } } : {}
     }),
     /** Finalize answered: keep the ids. */
     storeResult: assign({ result: ({ event }) => (event as EventOf<'finalize.ok'>).result }),
@@ -320,7 +325,7 @@ export const identificationMachine = setup({
         REDIRECT: [
           { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
           { guard: 'redirectIsSigning', target: 'pollingB', actions: 'storeCallbackId' },
-          { target: 'pollingA', actions: 'storeCallbackId' },
+          { guard: 'redirectSucceeded', target: 'pollingA', actions: 'storeCallbackId' },
         ],
       },
     },
@@ -369,7 +374,7 @@ export const identificationMachine = setup({
       on: {
         REDIRECT: [
           { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
-          { target: 'pollingA', actions: 'storeCallbackId' },
+          { guard: 'redirectSucceeded', target: 'pollingA', actions: 'storeCallbackId' },
         ],
         RESTART: { target: 'initiating', actions: 'markRestart' },
         CANCEL: { target: 'failed', actions: 'failCancelled' },
@@ -437,7 +442,7 @@ export const identificationMachine = setup({
       on: {
         REDIRECT: [
           { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'B' } } },
-          { target: 'pollingB', actions: 'storeCallbackId' },
+          { guard: 'redirectSucceeded', target: 'pollingB', actions: 'storeCallbackId' },
         ],
         RESTART: { target: 'initiating', actions: 'markRestart' },
         CANCEL: { target: 'failed', actions: 'failCancelled' },

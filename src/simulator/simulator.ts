@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono'
 import { donePage, stepPage } from './pages.js'
 import { FLAKY_PATTERN, type Behaviour, type Scenario, type StepFault, type SimulatorTiming } from './scenarios.js'
+import { drawFault, seededRandom, type FaultProfile } from './faults.js'
 
 /** The credentials the simulated token endpoint accepts. */
 export interface SimulatorCredentials {
@@ -42,6 +43,15 @@ export interface SimulatorOptions {
   baseUrl?: string
   /** The time source. @default Date.now */
   now?: () => number
+  /** Faults injected into every user's API requests (see {@link FaultProfile}). */
+  faults?: FaultProfile
+  /** Per-user fault profiles, by user id (they win over `faults`). */
+  userFaults?: Record<number, FaultProfile>
+  /**
+   * Seed of the fault draws: the same seed gives the same faults in the same order per user.
+   * @default 1
+   */
+  seed?: number
 }
 
 /** One request the simulator answered. */
@@ -61,6 +71,7 @@ export interface SimulatorRequest {
 type Stage = 'started' | 'captured' | 'signed' | 'capture-failed' | 'sign-failed'
 
 interface Session {
+  staleLeft: number
   id: string
   userId: number
   userType: number
@@ -81,6 +92,8 @@ export interface Simulator {
   requests: SimulatorRequest[]
   /** Sets the scenario of one user. */
   setScenario(userId: number, scenario: Scenario): void
+  /** Sets the fault profile of one user. */
+  setFaults(userId: number, faults: FaultProfile): void
   /** Sets the step behaviours of one user (they win over its scenario). */
   setBehaviour(userId: number, behaviour: Behaviour): void
   /** Issues an access token directly (as the token endpoint would), for tests. */
@@ -131,6 +144,68 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const expiredOnce = new Set<number>()
   const finalizeCalls = new Map<number, number>()
   const requests: SimulatorRequest[] = []
+  const userFaults = new Map<number, FaultProfile>(Object.entries(options.userFaults ?? {}).map(([k, v]) => [Number(k), v]))
+  const faultRandom = new Map<number, () => number>()
+  const seed = options.seed ?? 1
+  let apiCallCount = 0
+  let firstToken: string | undefined
+  const faultsOf = (userId: number) => userFaults.get(userId) ?? options.faults
+  /** Applies the injected fault of one request: an early answer, or `null` to answer normally (maybe after a delay, maybe spoilt). */
+  async function injected(c: Context, userId: number): Promise<{ early?: Response; spoil?: 'truncated' | 'html' | 'wrong-shape' }> {
+    const profile = faultsOf(userId)
+    if (!profile) return {}
+    apiCallCount++
+    if (profile.expireFirstTokenAfter !== undefined && apiCallCount >= profile.expireFirstTokenAfter && firstToken) {
+      tokens.delete(firstToken)
+      firstToken = undefined
+    }
+    let rnd = faultRandom.get(userId)
+    if (!rnd) {
+      rnd = seededRandom((seed * 2654435761) ^ userId)
+      faultRandom.set(userId, rnd)
+    }
+    const f = drawFault(profile, rnd)
+    switch (f.kind) {
+      case 'server-error':
+        return { early: problem(c, f.status, 'Server Error', 'injected fault') }
+      case 'rate-limit':
+        c.header('Retry-After', String(f.retryAfterSeconds))
+        return { early: problem(c, 429, 'Too Many Requests') }
+      case 'reset':
+        return { early: new Response(null, { status: 599, headers: { [RESET_HEADER]: '1' } }) }
+      case 'hang':
+      case 'latency': {
+        // Late, but never later than the client waits: the timer goes when the request is aborted.
+        const signal = c.req.raw.signal
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(done, f.ms)
+          function done() {
+            clearTimeout(t)
+            signal.removeEventListener('abort', done)
+            resolve()
+          }
+          signal.addEventListener('abort', done)
+        })
+        return {}
+      }
+      case 'truncated':
+      case 'html':
+      case 'wrong-shape':
+        return { spoil: f.kind }
+      default:
+        return {}
+    }
+  }
+  /** Spoils a good JSON answer as the fault says. */
+  const spoilt = (c: Context, body: unknown, spoil: 'truncated' | 'html' | 'wrong-shape' | undefined): Response => {
+    if (spoil === 'truncated') {
+      const text = JSON.stringify(body)
+      return c.body(text.slice(0, Math.max(1, Math.floor(text.length / 2))), 200, { 'content-type': 'application/json' })
+    }
+    if (spoil === 'html') return c.html('<html><body><h1>502 Bad Gateway</h1></body></html>', 200)
+    if (spoil === 'wrong-shape') return c.json([{ unexpected: true, videoIdentificationStatus: 42 }], 200)
+    return c.json(body as object)
+  }
   let individualIds = 1000
 
   const scenarioOf = (userId: number): Scenario => scenarios.get(userId) ?? defaultScenario
@@ -154,10 +229,12 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const isFault = (b: string): b is StepFault => b === 'unauthorized' || b === 'rejected' || b === 'unavailable'
   const scale = (userId: number) => (scenarioOf(userId) === 'slow' ? 6 : 1)
 
+  let tokenCountLocal = 0
   function issueToken(): string {
     tokenCounter += 1
     const t = `sim.${tokenCounter.toString(36)}.${Math.random().toString(36).slice(2, 12)}`
     tokens.set(t, now() + timing.tokenTtlMs)
+    if (tokenCountLocal++ === 0) firstToken = t
     return t
   }
 
@@ -237,6 +314,10 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       case 'signed': {
         const b = behaviourOf(s.userId, 'phaseB')
         const dt = t - s.signedAt
+        if (s.staleLeft > 0) {
+          s.staleLeft--
+          return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
+        }
         if (dt < timing.staleMs * k) return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
         if (b === 'timeout' || dt < timing.signMs * k) return { url: null, status: 'PROCESSING', message: 'Waiting for the signature' }
         if (b === 'vendor-error') return { url: null, status: 'ERROR', message: 'B-Trust signature rejected' }
@@ -264,6 +345,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       if (outcome === 'success') {
         s.stage = 'signed'
         s.signedAt = now()
+        s.staleLeft = faultsOf(userId)?.staleAnswersAfterSign ?? 0
       } else s.stage = 'sign-failed'
     }
   }
@@ -312,6 +394,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     const f = fault(c, uid, 'initiate')
     if (f) return log(c, { ...entry, status: f.status }), f
+    const inj = await injected(c, uid)
+    if (inj.early) return log(c, { ...entry, status: inj.early.status }), inj.early
     const bi = behaviourOf(uid, 'initiate')
     if (isFault(bi)) {
       const r = stepFault(c, bi)!
@@ -321,17 +405,17 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (!s || body?.['isRestartIdentification'] === true || s.stage === 'capture-failed' || s.stage === 'sign-failed') {
       const restarts = s ? s.restarts + 1 : 0
       if (s) sessionsById.delete(s.id)
-      s = { id: `${uid}-${restarts}-${Math.random().toString(36).slice(2, 8)}`, userId: uid, userType: 0, stage: 'started', capturedAt: 0, signedAt: 0, restarts }
+      s = { id: `${uid}-${restarts}-${Math.random().toString(36).slice(2, 8)}`, userId: uid, userType: 0, stage: 'started', capturedAt: 0, signedAt: 0, restarts, staleLeft: 0 }
       sessions.set(uid, s)
       sessionsById.set(s.id, s)
     }
     log(c, { ...entry, status: 200 })
-    if (bi === 'unsafe-url') return c.json({ videoIdentificationUrl: 'javascript:alert(1)', videoIdentificationStatus: 'STARTED', message: '' })
-    if (bi === 'vendor-error') return c.json({ videoIdentificationUrl: null, videoIdentificationStatus: 'ERROR', message: 'User not eligible' })
-    return c.json({ videoIdentificationUrl: `${baseUrl}/capture/${s.id}`, videoIdentificationStatus: 'STARTED', message: '' })
+    if (bi === 'unsafe-url') return spoilt(c, { videoIdentificationUrl: 'javascript:alert(1)', videoIdentificationStatus: 'STARTED', message: '' }, inj.spoil)
+    if (bi === 'vendor-error') return spoilt(c, { videoIdentificationUrl: null, videoIdentificationStatus: 'ERROR', message: 'User not eligible' }, inj.spoil)
+    return spoilt(c, { videoIdentificationUrl: `${baseUrl}/capture/${s.id}`, videoIdentificationStatus: 'STARTED', message: '' }, inj.spoil)
   })
 
-  app.get('/Enrollment/:id/:userType/:completed/get-identification-process-status', (c) => {
+  app.get('/Enrollment/:id/:userType/:completed/get-identification-process-status', async (c) => {
     const { id, userType, completed } = c.req.param()
     const uid = INT32.test(id) && Number(id) <= 2147483647 ? Number(id) : undefined
     const entry = { endpoint: 'status' as const, ...(uid !== undefined && { userId: uid }) }
@@ -343,6 +427,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     const f = fault(c, uid, 'status')
     if (f) return log(c, { ...entry, status: f.status }), f
+    const inj = await injected(c, uid)
+    if (inj.early) return log(c, { ...entry, status: inj.early.status }), inj.early
     const s = sessions.get(uid)
     const bs = behaviourOf(uid, s?.stage === 'signed' || s?.stage === 'sign-failed' ? 'phaseB' : 'phaseA')
     if (isFault(bs)) {
@@ -352,7 +438,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     if (!s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown user or session')
     const st = statusOf(s)
     log(c, { ...entry, status: 200 })
-    return c.json({ videoIdentificationUrl: st.url, videoIdentificationStatus: st.status, message: st.message })
+    return spoilt(c, { videoIdentificationUrl: st.url, videoIdentificationStatus: st.status, message: st.message }, inj.spoil)
   })
 
   app.post('/Enrollment/finalize-external-identification', async (c) => {
@@ -368,6 +454,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     const f = fault(c, uid, 'finalize')
     if (f) return log(c, { ...entry, status: f.status }), f
+    const inj = await injected(c, uid)
+    if (inj.early) return log(c, { ...entry, status: inj.early.status }), inj.early
     const bf = behaviourOf(uid, 'finalize')
     if (isFault(bf)) {
       const r = stepFault(c, bf)!
@@ -381,7 +469,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
     s.result ??= { correlationId: crypto.randomUUID(), individualId: ++individualIds }
     log(c, { ...entry, status: 200 })
-    return c.json(s.result)
+    return spoilt(c, s.result, inj.spoil)
   })
 
   for (const [path, step, title, text] of [
@@ -431,6 +519,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     act,
     setScenario: (userId, scenario) => void scenarios.set(userId, scenario),
     setBehaviour: (userId, behaviour) => void behaviours.set(userId, behaviour),
+    setFaults: (userId, faults) => void userFaults.set(userId, faults),
     setBaseUrl: (url) => void (baseUrl = url.replace(/\/+$/, '')),
     setRedirects: (r) => void (redirects = { ...r }),
   }
