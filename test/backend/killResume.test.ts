@@ -1,36 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { kill, startBackend as start } from './fixtures/backendProcess.js'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startSimulator } from '../../src/simulator/server.js'
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/serviceProcess.ts', import.meta.url))
 const children: ChildProcess[] = []
-
-/** Starts a backend process and resolves with its base URL. */
-export function startBackend(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
-  return new Promise((resolve, reject) => {
-    let out = ''
-    let err = ''
-    child.stderr!.on('data', (d) => (err += d))
-    child.stdout!.on('data', (d) => {
-      out += d
-      const m = /PORT (\d+)/.exec(out)
-      if (m) resolve({ child, base: `http://127.0.0.1:${m[1]}/identifications` })
-    })
-    child.once('exit', (code) => reject(new Error(`backend exited (${code}) before listening: ${err}`)))
-  })
-}
-
-export function kill(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGKILL')
-  })
+const startBackend = async (env: Record<string, string>) => {
+  const b = await start(env)
+  children.push(b.child)
+  return b
 }
 
 afterEach(() => {

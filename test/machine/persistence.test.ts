@@ -1,0 +1,208 @@
+/**
+ * Persistence at every step: every step of every model path is persisted to JSON, the actor
+ * dropped, a new one restored from the JSON, and the path finished — with the same final state
+ * and output as without the interruption. Also snapshots taken with a request in flight and
+ * with a pause pending.
+ */
+import { getShortestPaths, getSimplePaths, type StatePath } from '@xstate/graph'
+import { createActor, SimulatedClock, type Snapshot } from 'xstate'
+import { describe, expect, it } from 'vitest'
+import type { IdentificationEvent } from '../../src/machine/events.js'
+import { identificationMachine } from '../../src/machine/identificationMachine.js'
+import { createModelOptions, serializeModelState } from '../../src/machine/model.js'
+import { topState, unwrapSnapshot, wrapSnapshot } from '../../src/machine/persistence.js'
+import type { IdentificationApi } from '../../src/machine/types.js'
+import { createIdentificationWorkers } from '../../src/machine/workers.js'
+import { flush, simSetup } from '../helpers.js'
+
+const USER = 88
+const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
+type Path = StatePath<any, IdentificationEvent>
+const HOST = new Set(['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRECT', 'LOST'])
+
+/** The simulator behaviour a path needs (as in the model tests, condensed). */
+function behaviourFor(path: Path) {
+  const b: Record<string, string> = {}
+  let prev = 'idle'
+  for (const step of path.steps.slice(1)) {
+    const e = step.event as IdentificationEvent
+    const key = prev === 'initiating' ? 'initiate' : prev === 'pollingA' ? 'phaseA' : prev === 'pollingB' ? 'phaseB' : prev === 'phaseB' ? 'finalize' : undefined
+    if (key && e.type === 'attempt.failed') b[key] = e.error.kind === 'unauthorized' ? 'unauthorized' : 'rejected'
+    if (key && e.type === 'attempt.timeout') b[key] = key === 'phaseA' || key === 'phaseB' ? 'timeout' : 'unavailable'
+    if (e.type === 'initiate.ok') {
+      const r = e.response
+      b['initiate'] = r.videoIdentificationStatus === 'ERROR' ? 'vendor-error' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
+    }
+    if (e.type === 'poll.status') {
+      const s = e.response.videoIdentificationStatus
+      if (prev === 'pollingA') b['phaseA'] = s === 'ERROR' ? 'vendor-error' : s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : e.response.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
+      else b['phaseB'] = s === 'ERROR' ? 'vendor-error' : 'ok'
+    }
+    prev = topState(step.state.value)
+  }
+  return b
+}
+
+/**
+ * Drives a path; after `interruptAt` steps the actor is persisted to JSON, stopped, and a new
+ * one restored from the JSON goes on. Returns the final model state and output.
+ */
+async function drive(path: Path, interruptAt: number | null) {
+  const env = simSetup({ behaviours: { [USER]: behaviourFor(path) as never } })
+  const { clock, sim, api } = env
+  const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock, random: () => 0.5 }) })
+  const trail: string[] = []
+  const track = (a: ReturnType<typeof createActor<typeof machine>>) =>
+    a.subscribe((s) => {
+      const m = serializeModelState(s)
+      if (trail.at(-1) !== m) trail.push(m)
+    })
+  let actor = createActor(machine, { input: { userId: USER, userType: 0, polling: POLLING }, clock })
+  track(actor)
+  actor.start()
+  let cursor = 0
+  for (const [i, step] of path.steps.entries()) {
+    if (i === 0) continue
+    if (interruptAt === i) {
+      const json = JSON.stringify(wrapSnapshot(actor.getPersistedSnapshot() as Snapshot<unknown>, USER, 0, clock.now()))
+      actor.stop()
+      const restored = unwrapSnapshot(JSON.parse(json), USER, 0)
+      actor = createActor(machine, { input: { userId: USER, userType: 0, polling: POLLING }, clock, snapshot: restored as never })
+      track(actor)
+      actor.start()
+      // The restored actor's first snapshot repeats the model state it was in.
+      while (trail.length - 1 > cursor && trail.at(-1) === trail[cursor]) trail.pop()
+    }
+    const e = step.event as IdentificationEvent
+    const before = topState(actor.getSnapshot().value)
+    if (HOST.has(e.type)) {
+      if (e.type === 'REDIRECT') {
+        if (before === 'idle' && e.outcome === 'success') {
+          await api.initiate({ userId: USER, isRestartIdentification: false, correlationType: 0 })
+          sim.act(USER, 'identification', 'success')
+          if (e.step === 'signing') {
+            clock.increment(3000)
+            sim.act(USER, 'signing', 'success')
+          }
+        }
+        if (before === 'identifying') sim.act(USER, 'identification', e.outcome)
+        if (before === 'signing') sim.act(USER, 'signing', e.outcome)
+      }
+      actor.send(e)
+    } else {
+      for (let t = 0; t < 120_000 && trail.length - 1 <= cursor; t += 100) {
+        await flush()
+        clock.increment(100)
+      }
+    }
+    cursor++
+  }
+  // Let the last step settle (phaseB may finalize on its own).
+  for (let t = 0; t < 5000; t += 100) {
+    await flush()
+    clock.increment(100)
+  }
+  const s = actor.getSnapshot()
+  actor.stop()
+  return { state: serializeModelState(s), output: s.output ?? null, steps: trail.slice(0, path.steps.length) }
+}
+
+const options = createModelOptions()
+const isEnd = (s: { value: unknown }) => ['finalized', 'failed'].includes(topState(s.value))
+const paths = [
+  ...(getShortestPaths(identificationMachine, options as never) as Path[]),
+  ...(getSimplePaths(identificationMachine, { ...createModelOptions({ hostEvents: false }), toState: isEnd } as never) as Path[]),
+]
+
+describe('persistence at every step of every model path', () => {
+  it('covers enough paths and steps', () => {
+    expect(paths.length).toBeGreaterThan(60)
+    expect(paths.reduce((n, p) => n + p.steps.length - 1, 0)).toBeGreaterThan(200)
+  })
+  for (const path of paths) {
+    const name = path.steps.slice(1).map((s) => s.event.type).join(' → ') + ` ⇒ ${serializeModelState(path.state)}`
+    it(name, async () => {
+      const straight = await drive(path, null)
+      for (let i = 1; i < path.steps.length; i++) {
+        const resumed = await drive(path, i)
+        expect(resumed.state, `interrupted before step ${i}`).toBe(straight.state)
+        expect(resumed.output === null, `output after an interruption before step ${i}`).toBe(straight.output === null)
+      }
+    })
+  }
+})
+
+describe('restoring mid-request and mid-pause', () => {
+  function pendingApi() {
+    let calls = 0
+    const pending: ((v: unknown) => void)[] = []
+    const api: IdentificationApi = {
+      initiate: async () => ({ videoIdentificationUrl: 'https://id.example/1', videoIdentificationStatus: 'STARTED', message: '' }),
+      getStatus: () => {
+        calls++
+        return new Promise((resolve) => pending.push(resolve as never))
+      },
+      finalize: async () => ({ correlationId: 'c-1', individualId: 7 }),
+    }
+    return { api, pending, calls: () => calls }
+  }
+
+  it('a snapshot taken while a status request is in flight restores and polls again', async () => {
+    const clock = new SimulatedClock()
+    const a = pendingApi()
+    const m1 = identificationMachine.provide({ actors: createIdentificationWorkers({ api: a.api, clock }) })
+    const actor = createActor(m1, { input: { userId: 5, userType: 0 }, clock })
+    actor.start()
+    actor.send({ type: 'REDIRECT', outcome: 'success' })
+    await flush()
+    expect(a.calls()).toBe(1) // in flight
+    const json = JSON.stringify(actor.getPersistedSnapshot())
+    actor.stop()
+    const b = pendingApi()
+    const m2 = identificationMachine.provide({ actors: createIdentificationWorkers({ api: b.api, clock }) })
+    const restored = createActor(m2, { input: { userId: 5, userType: 0 }, clock, snapshot: JSON.parse(json) })
+    restored.start()
+    await flush()
+    expect(b.calls()).toBe(1) // the request runs again (at-least-once)
+    b.pending[0]!({ videoIdentificationUrl: 'https://sign.example/1', videoIdentificationStatus: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: null })
+    await flush()
+    expect(topState(restored.getSnapshot().value)).toBe('phaseA')
+    restored.stop()
+  })
+
+  it('a snapshot taken while a pause is pending waits out the rest of the pause after restore', async () => {
+    const clock = new SimulatedClock()
+    let polls = 0
+    const api: IdentificationApi = {
+      initiate: async () => ({ videoIdentificationUrl: 'https://id.example/1', videoIdentificationStatus: 'STARTED', message: '' }),
+      getStatus: async () => {
+        polls++
+        return { videoIdentificationUrl: null, videoIdentificationStatus: 'PROCESSING', message: null }
+      },
+      finalize: async () => ({ correlationId: 'c', individualId: 1 }),
+    }
+    const m = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock, random: () => 0.5 }) })
+    const actor = createActor(m, { input: { userId: 5, userType: 0 }, clock })
+    actor.start()
+    actor.send({ type: 'REDIRECT', outcome: 'success' })
+    await flush()
+    expect(polls).toBe(1) // PROCESSING: a change; the next poll is due 2 s later
+    const next = actor.getSnapshot().context.nextAttemptAt!
+    expect(next).toBe(clock.now() + 2000)
+    clock.increment(500)
+    await flush()
+    const json = JSON.stringify(actor.getPersistedSnapshot())
+    actor.stop()
+    const restored = createActor(m, { input: { userId: 5, userType: 0 }, clock, snapshot: JSON.parse(json) })
+    restored.start()
+    await flush()
+    expect(polls).toBe(1) // not at once: the pause goes on
+    clock.increment(1400)
+    await flush()
+    expect(polls).toBe(1)
+    clock.increment(200)
+    await flush()
+    expect(polls).toBe(2) // at the stored time
+    restored.stop()
+  })
+})
