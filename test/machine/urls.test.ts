@@ -41,3 +41,48 @@ describe('isSafeUrl', () => {
     expect(isSafeUrl('https://evil.example@id.10npay.com/', { allowedHosts })).toBe(false)
   })
 })
+
+describe('isSafeUrl against hostile inputs, with and without allowedHosts', () => {
+  const allowedHosts = ['id.10npay.com']
+  it.each([
+    'javascript:alert(1)',
+    'JAVASCRIPT:alert(1)',
+    'jaVaScRipT:alert(document.cookie)',
+    '\u0000javascript:alert(1)',
+    '\tjavascript:alert(1)',
+    'java\nscript:alert(1)',
+    'javascript://id.10npay.com/%0aalert(1)',
+    'data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==',
+    'DATA:text/html,x',
+    'vbscript:msgbox(1)',
+    'file:///etc/passwd',
+    'FILE://id.10npay.com/etc/passwd',
+    'ftp://id.10npay.com/x',
+    '//id.10npay.com/x',
+    '\\\\id.10npay.com\\x',
+    'https:\\\\id.10npay.com',
+    'https:/\\id.10npay.com',
+    'https://id.10npay.com\\@evil.example',
+    'https://evil.example@id.10npay.com/',
+    'https://id.10npay.com@evil.example/',
+    'https://id.10npay.com:pw@evil.example/',
+    ' https://id.10npay.com/',
+    'https://id.10npay.com/\u2028',
+    'http://id.10npay.com/',
+    'blob:https://id.10npay.com/uuid',
+  ])('%j is refused either way', (url) => {
+    expect(isSafeUrl(url)).toBe(false)
+    expect(isSafeUrl(url, { allowedHosts })).toBe(false)
+  })
+
+  it.each([
+    'https://іd.10npay.com/x', // Cyrillic і
+    'https://id.10npay.com.evil.example/x',
+    'https://id-10npay.com/x',
+    'https://evil.example/id.10npay.com',
+    'https://sub.id.10npay.com/x',
+  ])('%j is an ordinary https URL: allowed without a list, refused by allowedHosts', (url) => {
+    expect(isSafeUrl(url)).toBe(true)
+    expect(isSafeUrl(url, { allowedHosts })).toBe(false)
+  })
+})
