@@ -1,0 +1,53 @@
+/**
+ * Benchmark 1: CPU per status poll, library against the bare loop, alternating in one process.
+ * (a) in process: both call the same trivial fetch that returns a constant answer;
+ * (b) over loopback HTTP against a minimal node:http server in a child process (client CPU only).
+ */
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { barePolls, cpuMicros, libraryPolls, median, PROCESSING_BODY } from './common.js'
+
+export interface PollCpuFigures {
+  polls: number
+  rounds: number
+  libraryMicrosPerPoll: number
+  bareMicrosPerPoll: number
+  ratio: number
+}
+
+const constantFetch = (async () =>
+  new Response(PROCESSING_BODY, { status: 200, headers: { 'content-type': 'application/json' } })) as unknown as typeof fetch
+
+async function alternate(fetchFn: typeof fetch, baseUrl: string, polls: number, rounds: number): Promise<PollCpuFigures> {
+  // Warm-up: JIT both paths.
+  await libraryPolls(fetchFn, baseUrl, Math.min(2000, polls))
+  await barePolls(fetchFn, baseUrl, Math.min(2000, polls))
+  const lib: number[] = []
+  const bare: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    lib.push((await cpuMicros(() => libraryPolls(fetchFn, baseUrl, polls))) / polls)
+    bare.push((await cpuMicros(() => barePolls(fetchFn, baseUrl, polls))) / polls)
+  }
+  const l = median(lib)
+  const b = median(bare)
+  return { polls, rounds, libraryMicrosPerPoll: round(l), bareMicrosPerPoll: round(b), ratio: round(l / b) }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100
+
+export function pollCpuInProcess(polls = 20_000, rounds = 5): Promise<PollCpuFigures> {
+  return alternate(constantFetch, 'http://bench.invalid', polls, rounds)
+}
+
+export async function pollCpuHttp(polls = 20_000, rounds = 3): Promise<PollCpuFigures> {
+  const child = fork(fileURLToPath(new URL('./statusServer.mjs', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port))
+    child.once('exit', (c) => reject(new Error(`status server exited ${c}`)))
+  })
+  try {
+    return await alternate(fetch, `http://127.0.0.1:${port}`, polls, rounds)
+  } finally {
+    child.kill()
+  }
+}
