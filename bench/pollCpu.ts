@@ -24,13 +24,26 @@ async function alternate(fetchFn: typeof fetch, baseUrl: string, polls: number, 
   await barePolls(fetchFn, baseUrl, Math.min(2000, polls))
   const lib: number[] = []
   const bare: number[] = []
+  const ratios: number[] = []
   for (let r = 0; r < rounds; r++) {
-    lib.push((await cpuMicros(() => libraryPolls(fetchFn, baseUrl, polls))) / polls)
-    bare.push((await cpuMicros(() => barePolls(fetchFn, baseUrl, polls))) / polls)
+    // Alternate which side goes first, and take the ratio of each adjacent pair: load on the
+    // machine then weighs on both sides of a ratio alike.
+    const libRound = async () => (await cpuMicros(() => libraryPolls(fetchFn, baseUrl, polls))) / polls
+    const bareRound = async () => (await cpuMicros(() => barePolls(fetchFn, baseUrl, polls))) / polls
+    let ll: number
+    let bb: number
+    if (r % 2 === 0) {
+      ll = await libRound()
+      bb = await bareRound()
+    } else {
+      bb = await bareRound()
+      ll = await libRound()
+    }
+    lib.push(ll)
+    bare.push(bb)
+    ratios.push(ll / bb)
   }
-  const l = median(lib)
-  const b = median(bare)
-  return { polls, rounds, libraryMicrosPerPoll: round(l), bareMicrosPerPoll: round(b), ratio: round(l / b) }
+  return { polls, rounds, libraryMicrosPerPoll: round(median(lib)), bareMicrosPerPoll: round(median(bare)), ratio: round(median(ratios)) }
 }
 
 const round = (x: number) => Math.round(x * 100) / 100
