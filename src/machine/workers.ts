@@ -160,6 +160,7 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
       async (signal) => {
         const response = await api.getStatus(req, { signal })
         const status = normalizeStatus(response.videoIdentificationStatus)
+        // Unchanged and still pending: loop on, no event, no transition, no snapshot.
         if (status === lastStatus && classifyStatus(status, phase, pendingStatuses) === 'pending') return 'again'
         const at = d.clock.now()
         return { type: 'poll.status', response, at, nextAttemptAt: at + nextPollDelay(0, polling, d.random()) }

@@ -116,7 +116,8 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
   async function token(forceRefresh: boolean, call: string): Promise<string> {
     let t: unknown
     try {
-      t = await getAccessToken({ forceRefresh })
+      t = getAccessToken({ forceRefresh })
+      if (typeof t !== 'string') t = await t
     } catch (err) {
       if (err instanceof TenNPayError) throw err
       throw new TenNPayError('unauthorized', `${call}: getAccessToken failed: ${err instanceof Error ? err.message : 'unknown error'}`, {
@@ -257,7 +258,9 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
       return toStatus(await request('post', 'Enrollment/initiate-external-identification', body, statusResponseSchema, opts))
     },
     async getStatus(req: { userId: number; userType: UserType }, opts?: RequestOptions): Promise<StatusResponse> {
-      const { userId, userType } = check(statusRequestSchema, req, 'getStatus')
+      // The hot path: a plain check for the valid case, the schema's message for the other.
+      const valid = req && Number.isInteger(req.userId) && req.userId >= 1 && req.userId <= 2147483647 && (req.userType === 0 || req.userType === 1)
+      const { userId, userType } = valid ? req : check(statusRequestSchema, req, 'getStatus')
       return toStatus(
         await request('get', `Enrollment/${userId}/${userType}/true/get-identification-process-status`, undefined, statusResponseSchema, opts),
       )
