@@ -14,41 +14,19 @@ import { topState, unwrapSnapshot, wrapSnapshot } from '../../src/machine/persis
 import type { IdentificationApi } from '../../src/machine/types.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
 import { flush, simSetup } from '../helpers.js'
+import { plan } from '../model/plan.js'
 
 const USER = 88
 const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
 type Path = StatePath<any, IdentificationEvent>
 const HOST = new Set(['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRECT', 'LOST'])
 
-/** The simulator behaviour a path needs (as in the model tests, condensed). */
-function behaviourFor(path: Path) {
-  const b: Record<string, string> = {}
-  let prev = 'idle'
-  for (const step of path.steps.slice(1)) {
-    const e = step.event as IdentificationEvent
-    const key = prev === 'initiating' ? 'initiate' : prev === 'pollingA' ? 'phaseA' : prev === 'pollingB' ? 'phaseB' : prev === 'phaseB' ? 'finalize' : undefined
-    if (key && e.type === 'attempt.failed') b[key] = e.error.kind === 'unauthorized' ? 'unauthorized' : 'rejected'
-    if (key && e.type === 'attempt.timeout') b[key] = key === 'phaseA' || key === 'phaseB' ? 'timeout' : 'unavailable'
-    if (e.type === 'initiate.ok') {
-      const r = e.response
-      b['initiate'] = r.videoIdentificationStatus === 'ERROR' ? 'vendor-error' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
-    }
-    if (e.type === 'poll.status') {
-      const s = e.response.videoIdentificationStatus
-      if (prev === 'pollingA') b['phaseA'] = s === 'ERROR' ? 'vendor-error' : s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : e.response.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
-      else b['phaseB'] = s === 'ERROR' ? 'vendor-error' : 'ok'
-    }
-    prev = topState(step.state.value)
-  }
-  return b
-}
-
 /**
  * Drives a path; after `interruptAt` steps the actor is persisted to JSON, stopped, and a new
  * one restored from the JSON goes on. Returns the final model state and output.
  */
 async function drive(path: Path, interruptAt: number | null) {
-  const env = simSetup({ behaviours: { [USER]: behaviourFor(path) as never } })
+  const env = simSetup({ behaviours: { [USER]: plan(path).behaviour } })
   const { clock, sim, api } = env
   const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock, random: () => 0.5 }) })
   const trail: string[] = []

@@ -12,8 +12,8 @@ import { identificationMachine } from '../../src/machine/identificationMachine.j
 import { createModelOptions, serializeModelState } from '../../src/machine/model.js'
 import { topState } from '../../src/machine/persistence.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
-import type { Behaviour } from '../../src/simulator/scenarios.js'
 import { driveClock, flush, simSetup } from '../helpers.js'
+import { plan } from './plan.js'
 
 const USER = 77
 const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
@@ -28,62 +28,6 @@ const label = (p: Path) =>
       return detail ? `${e.type}(${detail})` : e.type
     })
     .join(' → ') + ` ⇒ ${serializeModelState(p.state)}`
-
-/** What the simulator and the user must do for a path to happen. */
-function plan(path: Path) {
-  const behaviour: Behaviour = {}
-  const answers: { identification?: 'success' | 'fail'; signing?: 'success' | 'fail' } = {}
-  let entry: 'start' | 'restart' | { resumeAfter: 'identification' | 'signing' } | { redirectFail: true } = 'start'
-  let runnerCan = true
-  let prev = 'idle'
-  for (const [i, step] of path.steps.entries()) {
-    if (i === 0) continue
-    const e = step.event as IdentificationEvent
-    const stepKey = prev === 'initiating' ? 'initiate' : prev === 'pollingA' ? 'phaseA' : prev === 'pollingB' ? 'phaseB' : prev === 'phaseB' ? 'finalize' : undefined
-    switch (e.type) {
-      case 'START':
-        break
-      case 'RESTART':
-        if (prev === 'idle') entry = 'restart'
-        runnerCan &&= prev === 'idle'
-        break
-      case 'CANCEL':
-      case 'RETRY':
-      case 'LOST':
-        runnerCan = false
-        break
-      case 'REDIRECT':
-        if (prev === 'idle') {
-          if (e.outcome === 'fail') {
-            entry = { redirectFail: true }
-            runnerCan = false
-          } else entry = { resumeAfter: e.step ?? 'identification' }
-        } else answers[prev === 'identifying' ? 'identification' : 'signing'] = e.outcome
-        break
-      case 'attempt.failed':
-        ;(behaviour as Record<string, string>)[stepKey!] = e.error.kind === 'unauthorized' ? 'unauthorized' : 'rejected'
-        break
-      case 'attempt.timeout':
-        ;(behaviour as Record<string, string>)[stepKey!] = stepKey === 'phaseA' || stepKey === 'phaseB' ? 'timeout' : 'unavailable'
-        break
-      case 'initiate.ok': {
-        const r = e.response
-        behaviour.initiate = r.videoIdentificationStatus === 'ERROR' ? 'vendor-error' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
-        break
-      }
-      case 'poll.status': {
-        const r = e.response
-        const s = r.videoIdentificationStatus
-        if (prev === 'pollingA') {
-          behaviour.phaseA = s === 'ERROR' ? 'vendor-error' : s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
-        } else behaviour.phaseB = s === 'ERROR' ? 'vendor-error' : 'ok'
-        break
-      }
-    }
-    prev = topState(step.state.value)
-  }
-  return { behaviour, answers, entry, runnerCan }
-}
 
 /** The top-level states a path goes through, consecutive repeats removed. */
 function expectedStates(path: Path): string[] {

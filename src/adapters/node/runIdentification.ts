@@ -199,9 +199,8 @@ export async function runIdentification(options: RunIdentificationOptions): Prom
     const onAbort = () => fail(signal!.reason)
     signal?.addEventListener('abort', onAbort, { once: true })
 
-    const persist = (snapshot: IdentificationSnapshot) => {
+    const persist = () => {
       if (!store) return
-      void snapshot
       const value = wrapSnapshot(actor.getPersistedSnapshot() as Snapshot<unknown>, resolved.userId, resolved.userType, clock.now())
       const write = writes.then(() => store.set(key, value))
       writes = write.catch(() => {})
@@ -249,7 +248,7 @@ export async function runIdentification(options: RunIdentificationOptions): Prom
     const sub = actor.subscribe({
       next: (snapshot) => {
         if (settled) return
-        persist(snapshot)
+        persist()
         try {
           onSnapshot?.(snapshot)
         } catch {
