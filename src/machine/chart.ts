@@ -38,7 +38,6 @@ const name = (x: unknown): string => {
 }
 
 const short = (id: string) => id.replace(/^#?identification\.?/, '') || 'identification'
-const mermaidId = (id: string) => short(id).replace(/\./g, '_')
 
 function walk(node: StateJson, visit: (n: StateJson) => void) {
   visit(node)

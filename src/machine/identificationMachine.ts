@@ -12,7 +12,6 @@ import type {
   IdentificationResult,
   InitiateRequest,
   ResolvedPolling,
-  StatusResponse,
   UserType,
 } from './types.js'
 import { isSafeUrl } from './urls.js'
@@ -229,7 +228,7 @@ export const identificationMachine = setup({
     /** Leaves `failed` for a retry. */
     clearFailure: assign({ failure: null }),
     /** A request error no retry can fix. */
-    failFromError: assign(({ context, event }, params: { phase: FailurePhase }) => {
+    failFromError: assign(({ event }, params: { phase: FailurePhase }) => {
       const error = (event as EventOf<'attempt.failed'>).error
       const reason: FailureReason = error.kind === 'unauthorized' ? 'unauthorized' : 'rejected'
       return {
