@@ -65,7 +65,6 @@ function runStep(
   input: StepInput,
   sendBack: (e: WorkerEvent) => void,
   attempt: (signal: AbortSignal) => Promise<Outcome>,
-  sinceChangeAt: (deadlineAt: number) => number,
 ): () => void {
   const { clock, random } = deps
   if (input.deadlineAt === null) {
@@ -100,6 +99,15 @@ function runStep(
       wake = clock.setTimeout(resolve, ms)
     })
 
+  // The deadline is `timeoutMs` after the last status change (or the step's start): the
+  // schedule backs off with the time since then.
+  const lastChangeAt = deadlineAt - input.timeoutMs
+  /** The next attempt on the poll schedule, never after the deadline. */
+  const scheduleNext = (retryAfterMs?: number) => {
+    const now = clock.now()
+    return Math.min(deadlineAt, now + nextPollDelay(now - lastChangeAt, input.polling, random(), retryAfterMs))
+  }
+
   const loop = async () => {
     let next = input.nextAttemptAt ?? clock.now()
     while (!stopped) {
@@ -112,15 +120,13 @@ function runStep(
         if (stopped) return
         const { info, retryable, retryAfterMs } = toErrorInfo(err)
         if (!retryable) return finish({ type: 'attempt.failed', error: info })
-        const now = clock.now()
-        next = Math.min(deadlineAt, now + nextPollDelay(now - sinceChangeAt(deadlineAt), input.polling, random(), retryAfterMs))
+        next = scheduleNext(retryAfterMs)
         sendBack({ type: 'attempt.error', error: info, nextAttemptAt: next })
         continue
       }
       if (stopped) return
       if (outcome !== 'again') return finish(outcome)
-      const now = clock.now()
-      next = Math.min(deadlineAt, now + nextPollDelay(now - sinceChangeAt(deadlineAt), input.polling, random()))
+      next = scheduleNext()
     }
   }
   loop().catch((err: unknown) => finish({ type: 'attempt.failed', error: toErrorInfo(err).info }))
@@ -148,7 +154,6 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
       input,
       sendBack,
       async (signal) => ({ type: 'initiate.ok', response: await api.initiate(input.request, { signal }) }),
-      (deadlineAt) => deadlineAt - input.timeoutMs,
     )
   const statusPoller: Cb<PollerInput> = ({ input, sendBack }) => {
     const req = { userId: input.userId, userType: input.userType }
@@ -165,7 +170,6 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
         const at = d.clock.now()
         return { type: 'poll.status', response, at, nextAttemptAt: at + nextPollDelay(0, polling, d.random()) }
       },
-      (deadlineAt) => deadlineAt - input.timeoutMs,
     )
   }
   const finalizer: Cb<FinalizerInput> = ({ input, sendBack }) =>
@@ -174,7 +178,6 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
       input,
       sendBack,
       async (signal) => ({ type: 'finalize.ok', result: await api.finalize(input.payload, { signal }) }),
-      (deadlineAt) => deadlineAt - input.timeoutMs,
     )
   /** Without a gate the worker runs at once; with one it starts when the gate opens (and not at all if stopped first). */
   const wrap = <I>(run: Cb<I>) =>
