@@ -288,7 +288,31 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     }
   }
 
-  function statusOf(s: Session): { url: string | null; status: string; message: string } {
+  /**
+   * What stands between a request and its answer, in order: the flaky scenario's fault, the
+   * injected fault profile's, then the step behaviour's fault. An early answer is logged and
+   * returned; otherwise the step's behaviour and how to spoil the answer.
+   */
+  async function gate<K extends keyof Behaviour>(
+    c: Context,
+    entry: Omit<SimulatorRequest, 'method' | 'path' | 'at' | 'status'> & { userId: number },
+    step: K,
+  ): Promise<{ early: Response } | { early?: undefined; behaviour: NonNullable<Behaviour[K]> | 'ok'; spoil: 'truncated' | 'html' | 'wrong-shape' | undefined }> {
+    const early = (r: Response) => {
+      log(c, { ...entry, status: r.status })
+      return { early: r }
+    }
+    const f = fault(c, entry.userId, entry.endpoint as 'initiate' | 'status' | 'finalize')
+    if (f) return early(f)
+    const inj = await injected(c, entry.userId)
+    if (inj.early) return early(inj.early)
+    const behaviour = behaviourOf(entry.userId, step)
+    if (isFault(behaviour)) return early(stepFault(c, behaviour)!)
+    return { behaviour, spoil: inj.spoil }
+  }
+
+  /** The session's status now. With `peek` (finalize's check) a stale answer owed after signing is not used up. */
+  function statusOf(s: Session, peek = false): { url: string | null; status: string; message: string } {
     const t = now()
     const k = scale(s.userId)
     switch (s.stage) {
@@ -315,7 +339,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
         const b = behaviourOf(s.userId, 'phaseB')
         const dt = t - s.signedAt
         if (s.staleLeft > 0) {
-          s.staleLeft--
+          if (!peek) s.staleLeft--
           return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
         }
         if (dt < timing.staleMs * k) return { url: `${baseUrl}/sign/${s.id}`, status: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: '' }
@@ -392,15 +416,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       log(c, { ...entry, status: 400 })
       return problem(c, 400, 'Bad Request', 'userId must be an integer 1..2147483647')
     }
-    const f = fault(c, uid, 'initiate')
-    if (f) return log(c, { ...entry, status: f.status }), f
-    const inj = await injected(c, uid)
-    if (inj.early) return log(c, { ...entry, status: inj.early.status }), inj.early
-    const bi = behaviourOf(uid, 'initiate')
-    if (isFault(bi)) {
-      const r = stepFault(c, bi)!
-      return log(c, { ...entry, status: r.status }), r
-    }
+    const g = await gate(c, { ...entry, userId: uid }, 'initiate')
+    if (g.early) return g.early
+    const { behaviour: bi, spoil } = g
     let s = sessions.get(uid)
     if (!s || body?.['isRestartIdentification'] === true || s.stage === 'capture-failed' || s.stage === 'sign-failed') {
       const restarts = s ? s.restarts + 1 : 0
@@ -410,9 +428,9 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       sessionsById.set(s.id, s)
     }
     log(c, { ...entry, status: 200 })
-    if (bi === 'unsafe-url') return spoilt(c, { videoIdentificationUrl: 'javascript:alert(1)', videoIdentificationStatus: 'STARTED', message: '' }, inj.spoil)
-    if (bi === 'vendor-error') return spoilt(c, { videoIdentificationUrl: null, videoIdentificationStatus: 'ERROR', message: 'User not eligible' }, inj.spoil)
-    return spoilt(c, { videoIdentificationUrl: `${baseUrl}/capture/${s.id}`, videoIdentificationStatus: 'STARTED', message: '' }, inj.spoil)
+    if (bi === 'unsafe-url') return spoilt(c, { videoIdentificationUrl: 'javascript:alert(1)', videoIdentificationStatus: 'STARTED', message: '' }, spoil)
+    if (bi === 'vendor-error') return spoilt(c, { videoIdentificationUrl: null, videoIdentificationStatus: 'ERROR', message: 'User not eligible' }, spoil)
+    return spoilt(c, { videoIdentificationUrl: `${baseUrl}/capture/${s.id}`, videoIdentificationStatus: 'STARTED', message: '' }, spoil)
   })
 
   app.get('/Enrollment/:id/:userType/:completed/get-identification-process-status', async (c) => {
@@ -425,20 +443,13 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       log(c, { ...entry, status: 400 })
       return problem(c, 400, 'Bad Request', 'invalid path parameters')
     }
-    const f = fault(c, uid, 'status')
-    if (f) return log(c, { ...entry, status: f.status }), f
-    const inj = await injected(c, uid)
-    if (inj.early) return log(c, { ...entry, status: inj.early.status }), inj.early
     const s = sessions.get(uid)
-    const bs = behaviourOf(uid, s?.stage === 'signed' || s?.stage === 'sign-failed' ? 'phaseB' : 'phaseA')
-    if (isFault(bs)) {
-      const r = stepFault(c, bs)!
-      return log(c, { ...entry, status: r.status }), r
-    }
+    const g = await gate(c, { ...entry, userId: uid }, s?.stage === 'signed' || s?.stage === 'sign-failed' ? 'phaseB' : 'phaseA')
+    if (g.early) return g.early
     if (!s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown user or session')
     const st = statusOf(s)
     log(c, { ...entry, status: 200 })
-    return spoilt(c, { videoIdentificationUrl: st.url, videoIdentificationStatus: st.status, message: st.message }, inj.spoil)
+    return spoilt(c, { videoIdentificationUrl: st.url, videoIdentificationStatus: st.status, message: st.message }, g.spoil)
   })
 
   app.post('/Enrollment/finalize-external-identification', async (c) => {
@@ -452,24 +463,17 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       log(c, { ...entry, status: 400 })
       return problem(c, 400, 'Bad Request', 'userId must be an integer 1..2147483647')
     }
-    const f = fault(c, uid, 'finalize')
-    if (f) return log(c, { ...entry, status: f.status }), f
-    const inj = await injected(c, uid)
-    if (inj.early) return log(c, { ...entry, status: inj.early.status }), inj.early
-    const bf = behaviourOf(uid, 'finalize')
-    if (isFault(bf)) {
-      const r = stepFault(c, bf)!
-      return log(c, { ...entry, status: r.status }), r
-    }
+    const g = await gate(c, { ...entry, userId: uid }, 'finalize')
+    if (g.early) return g.early
     const s = sessions.get(uid)
     if (!s) return log(c, { ...entry, status: 404 }), problem(c, 404, 'Not Found', 'unknown userId')
-    if (statusOf(s).status !== 'DOCUMENT_SIGN_SUCCESS') {
+    if (statusOf(s, true).status !== 'DOCUMENT_SIGN_SUCCESS') {
       log(c, { ...entry, status: 400 })
       return problem(c, 400, 'Bad Request', 'the flow has not reached DOCUMENT_SIGN_SUCCESS')
     }
     s.result ??= { correlationId: crypto.randomUUID(), individualId: ++individualIds }
     log(c, { ...entry, status: 200 })
-    return spoilt(c, s.result, inj.spoil)
+    return spoilt(c, s.result, g.spoil)
   })
 
   for (const [path, step, title, text] of [

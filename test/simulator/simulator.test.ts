@@ -84,4 +84,19 @@ describe('simulator', () => {
       await running.close()
     }
   })
+
+  it('a finalize that comes too early does not use up the stale answers owed after signing', async () => {
+    const s = createSimulator({ now: () => 0, timing: { captureMs: 0, staleMs: 0, signMs: 0 }, faults: { staleAnswersAfterSign: 2 } })
+    const token = s.issueToken()
+    await call(s, token, 'POST', '/Enrollment/initiate-external-identification', { userId: 6 })
+    s.act(6, 'identification', 'success')
+    s.act(6, 'signing', 'success')
+    expect((await call(s, token, 'POST', '/Enrollment/finalize-external-identification', { userId: 6 })).status).toBe(400)
+    const status = async () => (await (await call(s, token, 'GET', '/Enrollment/6/0/true/get-identification-process-status')).json()).videoIdentificationStatus
+    expect([await status(), await status(), await status()]).toEqual([
+      'SIGN_SESSION_ID_SUCCESSFULLY_CREATED',
+      'SIGN_SESSION_ID_SUCCESSFULLY_CREATED',
+      'DOCUMENT_SIGN_SUCCESS',
+    ])
+  })
 })
