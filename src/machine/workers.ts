@@ -22,6 +22,17 @@ export interface WorkerDeps {
   gate?: () => Promise<void>
 }
 
+/**
+ * Checks that `api` has the three methods of {@link IdentificationApi}.
+ * @throws TypeError naming the caller and the option
+ */
+export function assertIdentificationApi(api: unknown, caller: string): asserts api is IdentificationApi {
+  const a = api as Record<string, unknown> | null
+  if (!a || typeof a !== 'object' || !['initiate', 'getStatus', 'finalize'].every((m) => typeof a[m] === 'function')) {
+    throw new TypeError(`${caller}: api must have initiate, getStatus and finalize methods (createHttpApi(...))`)
+  }
+}
+
 const KINDS = new Set<ErrorKind>(['unauthorized', 'rejected', 'transient', 'bad-response', 'network', 'timeout'])
 
 /**

@@ -5,7 +5,7 @@ import { resolveInput } from '../../machine/input.js'
 import { topState, unwrapSnapshot, wrapSnapshot } from '../../machine/persistence.js'
 import type { Failure, IdentificationApi, IdentificationInput, IdentificationResult } from '../../machine/types.js'
 import { isSafeUrl } from '../../machine/urls.js'
-import { createIdentificationWorkers } from '../../machine/workers.js'
+import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
 import { createLeaseLock, createWebLock, type TabLock } from './tabLock.js'
 
 /** A snapshot of the identification chart. */
@@ -139,9 +139,7 @@ export function browserInitiateFields(given: IdentificationInput['initiate'] = {
 export function createBrowserIdentification(options: BrowserIdentificationOptions): BrowserIdentification {
   if (!options || typeof options !== 'object') throw new TypeError('createBrowserIdentification: options are required')
   const { api, onWarning, inspect } = options
-  if (!api || !['initiate', 'getStatus', 'finalize'].every((m) => typeof (api as never)[m] === 'function')) {
-    throw new TypeError('createBrowserIdentification: api must have initiate, getStatus and finalize methods (createHttpApi(...))')
-  }
+  assertIdentificationApi(api, 'createBrowserIdentification')
   const storage = options.storage ?? (globalThis as { sessionStorage?: Storage }).sessionStorage
   if (!storage || typeof storage.getItem !== 'function') throw new TypeError('createBrowserIdentification: storage must be a Web Storage object')
   const navigate =

@@ -13,7 +13,7 @@ import type {
   PollingOptions,
   UserType,
 } from '../../machine/types.js'
-import { createIdentificationWorkers } from '../../machine/workers.js'
+import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
 import type { IdentificationSnapshot } from './runIdentification.js'
 import type { SnapshotStore } from './snapshotStore.js'
 
@@ -148,9 +148,7 @@ const signature = (v: FlowView) => JSON.stringify([v.state, v.url, v.failure, v.
 export function createIdentificationService(options: IdentificationServiceOptions): IdentificationService {
   if (!options || typeof options !== 'object') throw new TypeError('createIdentificationService: options are required')
   const { api, store, onFinalized, onFailed, onError } = options
-  if (!api || !['initiate', 'getStatus', 'finalize'].every((m) => typeof (api as never)[m] === 'function')) {
-    throw new TypeError('createIdentificationService: api must have initiate, getStatus and finalize methods')
-  }
+  assertIdentificationApi(api, 'createIdentificationService')
   if (!store || ['get', 'set', 'delete', 'list'].some((m) => typeof (store as never)[m] !== 'function')) {
     throw new TypeError('createIdentificationService: store must have get, set, delete and list (memory, file and SQLite stores do)')
   }

@@ -3,7 +3,7 @@ import { identificationMachine, type IdentificationMachine } from '../../machine
 import { resolveInput } from '../../machine/input.js'
 import { topState, unwrapSnapshot, wrapSnapshot } from '../../machine/persistence.js'
 import { systemClock, type Clock } from '../../machine/clock.js'
-import { createIdentificationWorkers } from '../../machine/workers.js'
+import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
 import type { Failure, IdentificationApi, IdentificationInput } from '../../machine/types.js'
 import type { SnapshotStore } from './snapshotStore.js'
 
@@ -85,9 +85,7 @@ const RUNNER_OPTIONS = [
 export function splitRunOptions(options: RunIdentificationOptions): IdentificationInput {
   if (!options || typeof options !== 'object') throw new TypeError('runIdentification: options are required')
   const { api, onAction, resumeAfter, store, key, signal, onSnapshot, inspect, onWarning, clock, random, restart } = options
-  if (!api || typeof api !== 'object' || !['initiate', 'getStatus', 'finalize'].every((m) => typeof (api as never)[m] === 'function')) {
-    throw new TypeError('runIdentification: api must have initiate, getStatus and finalize methods (createHttpApi(...))')
-  }
+  assertIdentificationApi(api, 'runIdentification')
   if (typeof onAction !== 'function') throw new TypeError('runIdentification: onAction must be a function')
   if (resumeAfter !== undefined && resumeAfter !== 'identification' && resumeAfter !== 'signing') {
     throw new TypeError(`runIdentification: resumeAfter must be 'identification' or 'signing' (got ${JSON.stringify(resumeAfter)})`)
