@@ -8,8 +8,9 @@ import type {
   StatusResponse,
   UserType,
 } from '../../machine/types.js'
+import { systemClock, type Clock } from '../../machine/clock.js'
 import { describeIssues } from '../../machine/input.js'
-import { kindForStatus, parseRetryAfter, TenNPayError } from './errors.js'
+import { kindForStatus, parseRetryAfter, plainCause, redact, TenNPayError } from './errors.js'
 import {
   finalizeRequestSchema,
   finalizeResponseSchema,
@@ -17,6 +18,7 @@ import {
   statusRequestSchema,
   statusResponseSchema,
 } from './schemas.js'
+import { checkServiceUrl, exchange } from './transport.js'
 
 /** Returns an access token; with `forceRefresh` a fresh one (the last one was refused). */
 export type GetAccessToken = (o: { forceRefresh: boolean }) => string | Promise<string>
@@ -24,93 +26,124 @@ export type GetAccessToken = (o: { forceRefresh: boolean }) => string | Promise<
 /** Options of {@link createHttpApi}. */
 export interface HttpApiOptions {
   /**
-   * The API's base URL, e.g. `https://api-test.10npay.com`.
+   * The API's base URL, e.g. `https://api-test.10npay.com`. Must be `https:`; `http:` only for
+   * a loopback host (`localhost`, `127.x.y.z`, `[::1]`) or with `allowInsecureHttp`.
    */
   baseUrl: string
   /** Supplies the bearer token. Called once per request; with `forceRefresh: true` once after a `401`. */
   getAccessToken: GetAccessToken
   /**
-   * The transport, for tests and custom runtimes (`simulator.fetch`).
+   * The transport, for tests and custom runtimes (`simulator.fetch`). It is always called with
+   * `redirect: 'manual'` and a signal it should honour.
    * @default globalThis.fetch
    */
   fetch?: typeof fetch
   /**
-   * Per request, in milliseconds.
+   * Per request, in milliseconds: the whole request, reading the body included.
    * @default 10000
    */
   requestTimeoutMs?: number
+  /**
+   * The largest body read, in bytes (error bodies too). Bodies are streamed and cut here; a
+   * larger answer (or a larger `Content-Length`) is a `bad-response`.
+   * @default 1048576
+   */
+  maxResponseBytes?: number
+  /**
+   * Allows an `http:` `baseUrl` off loopback hosts (a proxy inside a private network, say).
+   * Other schemes are refused either way.
+   * @default false
+   */
+  allowInsecureHttp?: boolean
+  /**
+   * The timers of the per-request timeout (`setTimeout` / `clearTimeout`); XState's
+   * `SimulatedClock` fits.
+   * @default systemClock
+   */
+  clock?: Clock
 }
 
 type Schema<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: unknown[] } } }
 
 const MAX_SNIPPET = 160
+/** Provider text is redacted within this window only (the excerpt shows far less): bounded work. */
+const REDACT_WINDOW = 4096
 
-/** The reason the poll's own controller aborts with when the per-request timeout passes. */
-class TimeoutSignalError extends Error {
-  override readonly name = 'TimeoutSignalError'
-}
-
-/** A short, single-line, printable excerpt of a body for error messages. */
-function snippet(text: string): string {
-  const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()
+/** A short, single-line, printable, redacted excerpt of provider text for error messages. */
+function snippet(text: string, secrets: readonly string[]): string {
+  const flat = redact(text.slice(0, REDACT_WINDOW), secrets).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim()
   return flat.length > MAX_SNIPPET ? `${flat.slice(0, MAX_SNIPPET)}…` : flat
 }
 
-/** The readable part of an error body: a problem-JSON's title and detail, else an excerpt. */
-function describeBody(text: string): string {
+/**
+ * The readable part of a provider body, redacted: a problem-JSON's title and detail, else an
+ * excerpt. `secrets` (the bearer tokens of the request) are replaced wherever they appear.
+ */
+function describeBody(text: string, secrets: readonly string[]): string {
   try {
-    const j = JSON.parse(text) as Record<string, unknown>
-    const parts = [j['title'], j['detail'] ?? j['message'] ?? j['error_description'] ?? j['error']].filter(
-      (p): p is string => typeof p === 'string' && p !== '',
-    )
-    if (parts.length > 0) return snippet(parts.join(': '))
+    const j = JSON.parse(text) as Record<string, unknown> | null
+    if (j && typeof j === 'object') {
+      const parts = [j['title'], j['detail'] ?? j['message'] ?? j['error_description'] ?? j['error']].filter(
+        (p): p is string => typeof p === 'string' && p !== '',
+      )
+      if (parts.length > 0) return snippet(parts.join(': '), secrets)
+    }
   } catch {
     /* not JSON */
   }
-  return snippet(text)
+  return snippet(text, secrets)
 }
 
-function isAbort(err: unknown): boolean {
-  return err instanceof Error && err.name === 'AbortError'
-}
+/** The keys of the initiate body that may be `null`, meaning "not given". */
+const OPTIONAL_INITIATE = ['localTimezone', 'userAgent', 'browserLanguage', 'userLanguage', 'deviceName'] as const
 
 /**
- * Builds the provider client on `fetch` (through ky, with ky's own retries off: the chart owns
- * retries). Every failure is a {@link TenNPayError}; an abort through `signal` rejects with the
- * signal's reason.
+ * Builds the provider client on `fetch`. Every failure is a {@link TenNPayError}; an abort
+ * through `signal` rejects with the signal's reason.
+ *
+ * All three calls go through one `send()`: one timeout on `clock` that covers the body, the
+ * caller's signal linked in, redirects refused (`redirect: 'manual'`; a `3xx` is a
+ * `bad-response`), the body streamed and cut at `maxResponseBytes`, one error mapping, one
+ * forced token refresh after a `401`. ky builds the two POSTs (its own timeout and retries
+ * off: the chart owns retries); the status GET, the hot path, calls `fetch` straight.
  *
  * @example
  * const api = createHttpApi({ baseUrl: 'https://api-test.10npay.com', getAccessToken: tokens.getAccessToken })
  * const status = await api.getStatus({ userId: 42, userType: 0 })
  */
 export function createHttpApi(options: HttpApiOptions): IdentificationApi {
-  if (!options || typeof options !== 'object') throw new TypeError('createHttpApi: options are required')
-  const { baseUrl, getAccessToken } = options
-  let base: URL
-  try {
-    base = new URL(baseUrl)
-  } catch {
-    throw new TypeError(`createHttpApi: baseUrl must be an absolute URL (got ${JSON.stringify(String(baseUrl))})`)
-  }
-  if (base.protocol !== 'https:' && base.protocol !== 'http:') {
-    throw new TypeError(`createHttpApi: baseUrl must be http(s) (got ${base.protocol})`)
-  }
-  if (typeof getAccessToken !== 'function') throw new TypeError('createHttpApi: getAccessToken must be a function')
+  const fn = 'createHttpApi'
+  if (!options || typeof options !== 'object') throw new TypeError(`${fn}: options are required`)
+  const { getAccessToken } = options
+  const allowInsecureHttp = options.allowInsecureHttp ?? false
+  if (typeof allowInsecureHttp !== 'boolean') throw new TypeError(`${fn}: allowInsecureHttp must be a boolean`)
+  const base = checkServiceUrl(fn, 'baseUrl', options.baseUrl, allowInsecureHttp)
+  if (typeof getAccessToken !== 'function') throw new TypeError(`${fn}: getAccessToken must be a function`)
   const timeout = options.requestTimeoutMs ?? 10_000
   if (!Number.isInteger(timeout) || timeout < 1) {
-    throw new TypeError(`createHttpApi: requestTimeoutMs must be a positive integer (got ${String(timeout)})`)
+    throw new TypeError(`${fn}: requestTimeoutMs must be a positive integer (got ${String(timeout)})`)
   }
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError('createHttpApi: fetch must be a function')
+  const maxBytes = options.maxResponseBytes ?? 1_048_576
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) {
+    throw new TypeError(`${fn}: maxResponseBytes must be a positive integer (got ${String(maxBytes)})`)
+  }
+  const clock = options.clock ?? systemClock
+  if (!clock || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+    throw new TypeError(`${fn}: clock must have setTimeout and clearTimeout`)
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') throw new TypeError(`${fn}: fetch must be a function`)
   const prefix = base.href.endsWith('/') ? base.href : `${base.href}/`
 
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
-  // One ky instance for initiate and finalize; no hooks, so nothing is allocated per request beyond ky's own.
+  // ky builds the POSTs (JSON body, headers) and hands them to the transport unchanged: no
+  // timeout, no retries, no HTTP errors of its own; send() owns all of that.
   const client: KyInstance = ky.create({
     prefixUrl: prefix,
     retry: 0,
-    timeout,
+    timeout: false,
     throwHttpErrors: false,
-    ...(options.fetch && { fetch: options.fetch }),
+    redirect: 'manual',
+    fetch: doFetch,
   })
 
   async function token(forceRefresh: boolean, call: string): Promise<string> {
@@ -120,124 +153,97 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
       if (typeof t !== 'string') t = await t
     } catch (err) {
       if (err instanceof TenNPayError) throw err
-      throw new TenNPayError('unauthorized', `${call}: getAccessToken failed: ${err instanceof Error ? err.message : 'unknown error'}`, {
-        cause: err,
-      })
+      const why = plainCause(err)
+      throw new TenNPayError('unauthorized', `${call}: getAccessToken failed: ${why.message}`, { cause: why })
     }
     if (typeof t !== 'string' || t === '') throw new TenNPayError('unauthorized', `${call}: getAccessToken returned no token`)
     return t
   }
 
-  /**
-   * The status poll, the hot path: `fetch` straight, with one controller and one timer for the
-   * timeout. ky builds a `Request` per call and wraps it again; in process that costs about
-   * 70 µs per poll, four times a whole bare poll (docs/benchmarks.md). The answer is mapped by
-   * the same code as ky's.
-   */
-  async function pollFetch(path: string, bearer: string, signal: AbortSignal | undefined): Promise<Response> {
-    const controller = new AbortController()
-    const onAbort = () => controller.abort(signal!.reason)
-    signal?.addEventListener('abort', onAbort)
-    const timer = setTimeout(() => controller.abort(new TimeoutSignalError()), timeout)
-    try {
-      return await doFetch(prefix + path, {
-        method: 'GET',
-        headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
-        signal: controller.signal,
-      })
-    } catch (err) {
-      if (controller.signal.reason instanceof TimeoutSignalError && !signal?.aborted) {
-        const e = new Error('request timed out')
-        e.name = 'TimeoutError'
-        throw e
-      }
-      throw err
-    } finally {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-    }
-  }
+  /** Starts one attempt with `bearer` on the exchange's `signal`. */
+  type Start = (bearer: string, signal: AbortSignal) => Promise<Response>
 
-  async function request<T>(
-    method: 'get' | 'post',
-    path: string,
-    body: unknown,
-    schema: Schema<T>,
-    opts: RequestOptions | undefined,
-  ): Promise<T> {
-    const call = `${method.toUpperCase()} ${prefix}${path}`
+  /** The one request path of the three calls. */
+  async function send<T>(call: string, start: Start, schema: Schema<T>, opts: RequestOptions | undefined): Promise<T> {
     const signal = opts?.signal
     signal?.throwIfAborted()
-    let forceRefresh = false
-    for (;;) {
+    const used: string[] = []
+    // At most two attempts: the second only after a 401, with a forced refresh.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const forceRefresh = attempt > 0
       const bearer = await token(forceRefresh, call)
-      let response: Response
-      try {
-        response =
-          method === 'get'
-            ? await pollFetch(path, bearer, signal)
-            : await client(path, {
-                method,
-                headers: { authorization: `Bearer ${bearer}`, accept: 'application/json' },
-                ...(body !== undefined && { json: body }),
-                ...(signal && { signal }),
-              })
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason
-        if (err instanceof Error && err.name === 'TimeoutError') {
-          throw new TenNPayError('timeout', `${call}: no answer within ${timeout} ms`, { cause: err })
+      used.push(bearer)
+      signal?.throwIfAborted()
+      const r = await exchange({ start: (s) => start(bearer, s), timeoutMs: timeout, maxBytes, clock, signal })
+      if (r.type === 'response') {
+        const status = r.status
+        if (status >= 200 && status <= 299) {
+          let json: unknown
+          try {
+            json = JSON.parse(r.text)
+          } catch (err) {
+            throw new TenNPayError(
+              'bad-response',
+              `${call} answered ${status} with a body that is not JSON: ${snippet(r.text, used) || '(empty)'}`,
+              { httpStatus: status, cause: plainCause(err, used) },
+            )
+          }
+          const parsed = schema.safeParse(json)
+          if (!parsed.success) {
+            throw new TenNPayError(
+              'bad-response',
+              redact(`${call} answered ${status} with an unexpected body (${describeIssues(parsed.error.issues as never)})`, used),
+              { httpStatus: status },
+            )
+          }
+          return parsed.data
         }
-        const reason = err instanceof Error ? err.message + (err.cause instanceof Error ? ` (${err.cause.message})` : '') : 'unknown'
-        throw new TenNPayError('network', `${call}: ${isAbort(err) ? 'aborted' : 'network error'}: ${reason}`, { cause: err })
-      }
-      const status = response.status
-      let text: string
-      try {
-        text = await response.text()
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason
-        if (err instanceof Error && err.name === 'TimeoutError') {
-          throw new TenNPayError('timeout', `${call}: the body did not arrive within ${timeout} ms`, { cause: err })
-        }
-        throw new TenNPayError('network', `${call}: the connection broke while reading the body (HTTP ${status})`, {
-          cause: err,
+        if (status === 401 && !forceRefresh) continue
+        const retryAfterMs = parseRetryAfter(r.headers.get('retry-after'))
+        const detail = r.text ? `: ${describeBody(r.text, used)}` : ''
+        throw new TenNPayError(kindForStatus(status), `${call} answered ${status}${status === 401 ? ' after a token refresh' : ''}${detail}`, {
           httpStatus: status,
+          ...(retryAfterMs !== undefined && { retryAfterMs }),
         })
       }
-      if (status === 401 && !forceRefresh) {
-        forceRefresh = true
-        continue
+      switch (r.type) {
+        case 'aborted':
+          throw r.reason
+        case 'timeout':
+          throw new TenNPayError(
+            'timeout',
+            r.phase === 'headers' ? `${call}: no answer within ${timeout} ms` : `${call}: the body did not arrive within ${timeout} ms (HTTP ${r.status})`,
+          )
+        case 'redirect':
+          throw new TenNPayError(
+            'bad-response',
+            `${call} answered ${r.status > 0 ? `${r.status}, ` : 'with '}a redirect${r.location ? ` to ${redact(r.location, used)}` : ''}, which is not followed`,
+            r.status > 0 ? { httpStatus: r.status } : {},
+          )
+        case 'too-large': {
+          const retryAfterMs = parseRetryAfter(r.headers.get('retry-after'))
+          throw new TenNPayError(
+            'bad-response',
+            `${call} answered ${r.status} with a body larger than the limit of ${maxBytes} bytes (maxResponseBytes)${r.declared !== undefined ? `: Content-Length ${r.declared}` : ''}`,
+            { httpStatus: r.status, ...(retryAfterMs !== undefined && { retryAfterMs }) },
+          )
+        }
+        case 'network': {
+          const cause = plainCause(r.error, used)
+          const inner = (r.error as { cause?: unknown } | null)?.cause
+          const reason = `${cause.message}${inner !== null && typeof inner === 'object' ? ` (${plainCause(inner, used).message})` : ''}`
+          throw new TenNPayError(
+            'network',
+            r.phase === 'headers'
+              ? `${call}: network error: ${reason}`
+              : `${call}: the connection broke while reading the body (HTTP ${r.status}): ${reason}`,
+            { cause, ...(r.phase === 'body' && r.status !== undefined && { httpStatus: r.status }) },
+          )
+        }
       }
-      if (status < 200 || status > 299) {
-        const kind = kindForStatus(status)
-        const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'))
-        const detail = text ? `: ${describeBody(text)}` : ''
-        const opts2 = retryAfterMs === undefined ? { httpStatus: status } : { httpStatus: status, retryAfterMs }
-        throw new TenNPayError(
-          kind,
-          `${call} answered ${status}${status === 401 ? ' after a token refresh' : ''}${detail}`,
-          opts2,
-        )
-      }
-      let json: unknown
-      try {
-        json = JSON.parse(text)
-      } catch (err) {
-        throw new TenNPayError('bad-response', `${call} answered ${status} with a body that is not JSON: ${snippet(text) || '(empty)'}`, {
-          httpStatus: status,
-          cause: err,
-        })
-      }
-      const parsed = schema.safeParse(json)
-      if (!parsed.success) {
-        throw new TenNPayError(
-          'bad-response',
-          `${call} answered ${status} with an unexpected body (${describeIssues(parsed.error.issues as never)})`,
-          { httpStatus: status },
-        )
-      }
-      return parsed.data
     }
+    // Unreachable: the second attempt always returns or throws.
+    throw new TenNPayError('unauthorized', `${call}: no attempt left`)
   }
 
   function check<T>(schema: Schema<T>, value: unknown, call: string): T {
@@ -252,22 +258,38 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
     message: r.message ?? null,
   })
 
+  const headers = (bearer: string) => ({ authorization: `Bearer ${bearer}`, accept: 'application/json' })
+  const post =
+    (path: string, json: unknown): Start =>
+    (bearer, signal) =>
+      client.post(path, { json, headers: headers(bearer), signal })
+
+  const INITIATE = 'Enrollment/initiate-external-identification'
+  const FINALIZE = 'Enrollment/finalize-external-identification'
+
   return {
     async initiate(req: InitiateRequest, opts?: RequestOptions): Promise<StatusResponse> {
-      const body = check(initiateRequestSchema, req, 'initiate')
-      return toStatus(await request('post', 'Enrollment/initiate-external-identification', body, statusResponseSchema, opts))
+      const body: Record<string, unknown> = { ...check(initiateRequestSchema, req, 'initiate') }
+      for (const k of OPTIONAL_INITIATE) if (body[k] === null || body[k] === undefined) delete body[k]
+      return toStatus(await send(`POST ${prefix}${INITIATE}`, post(INITIATE, body), statusResponseSchema, opts))
     },
     async getStatus(req: { userId: number; userType: UserType }, opts?: RequestOptions): Promise<StatusResponse> {
       // The hot path: a plain check for the valid case, the schema's message for the other.
       const valid = req && Number.isInteger(req.userId) && req.userId >= 1 && req.userId <= 2147483647 && (req.userType === 0 || req.userType === 1)
       const { userId, userType } = valid ? req : check(statusRequestSchema, req, 'getStatus')
+      const url = `${prefix}Enrollment/${userId}/${userType}/true/get-identification-process-status`
       return toStatus(
-        await request('get', `Enrollment/${userId}/${userType}/true/get-identification-process-status`, undefined, statusResponseSchema, opts),
+        await send(
+          `GET ${url}`,
+          (bearer, signal) => doFetch(url, { method: 'GET', headers: headers(bearer), signal, redirect: 'manual' }),
+          statusResponseSchema,
+          opts,
+        ),
       )
     },
     async finalize(req: FinalizeRequest, opts?: RequestOptions): Promise<FinalizeResponse> {
       const body = check(finalizeRequestSchema, req, 'finalize')
-      return request('post', 'Enrollment/finalize-external-identification', body, finalizeResponseSchema, opts)
+      return send(`POST ${prefix}${FINALIZE}`, post(FINALIZE, body), finalizeResponseSchema, opts)
     },
   }
 }

@@ -16,16 +16,19 @@ export const finalizeResponseSchema = z.object({
   individualId: z.int(),
 })
 
-/** The initiate body. */
+/**
+ * The initiate body. The audit fields are `string | null` in the provider's documentation; a
+ * `null` (or missing) field is left out of the body sent.
+ */
 export const initiateRequestSchema = z.object({
   userId: int32,
   isRestartIdentification: z.boolean(),
   correlationType: z.int().check(z.minimum(0)),
-  localTimezone: z.optional(z.string()),
-  userAgent: z.optional(z.string()),
-  browserLanguage: z.optional(z.string()),
-  userLanguage: z.optional(z.string()),
-  deviceName: z.optional(z.string()),
+  localTimezone: nullableString,
+  userAgent: nullableString,
+  browserLanguage: nullableString,
+  userLanguage: nullableString,
+  deviceName: nullableString,
 })
 
 /** The finalize body. */

@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createHttpApi } from '../../../src/adapters/http/httpApi.js'
 import { parseRetryAfter, TenNPayError } from '../../../src/adapters/http/errors.js'
+import type { IdentificationApi, InitiateRequest } from '../../../src/machine/types.js'
+import { manualClock } from './loopback.js'
 
 const TOKEN = 'tok-SECRET-0123456789'
 const ok = { videoIdentificationUrl: 'https://x.example/1', videoIdentificationStatus: 'PROCESSING', message: null }
@@ -197,4 +199,184 @@ describe('createHttpApi', () => {
     expect(err.message).toContain('getAccessToken failed: vault unreachable')
     expect(f.calls).toHaveLength(0)
   })
+
+  describe('baseUrl must be https: (http: only on loopback or with allowInsecureHttp)', () => {
+    const getAccessToken = () => 't'
+    it.each([
+      ['https://api.example.com', undefined, true],
+      ['https://api.example.com', true, true],
+      ['http://localhost:8080', undefined, true],
+      ['http://127.0.0.1', undefined, true],
+      ['http://127.10.20.30:9', undefined, true],
+      ['http://[::1]:3000/base', undefined, true],
+      ['http://api.example.com', undefined, false],
+      ['http://api.example.com', false, false],
+      ['http://api.example.com', true, true],
+      ['http://10.0.0.1', undefined, false],
+      ['http://128.0.0.1', undefined, false],
+      ['http://localhost.example.com', undefined, false],
+      ['http://[::2]', undefined, false],
+      ['ftp://127.0.0.1', undefined, false],
+      ['ftp://api.example.com', true, false],
+      ['file:///etc/passwd', true, false],
+      ['ws://localhost', true, false],
+    ] as const)('%s (allowInsecureHttp %s) → accepted %s', (baseUrl, allowInsecureHttp, accepted) => {
+      const make = () => createHttpApi({ baseUrl, getAccessToken, ...(allowInsecureHttp !== undefined && { allowInsecureHttp }) })
+      if (accepted) expect(make).not.toThrow()
+      else {
+        expect(make).toThrow(TypeError)
+        expect(make).toThrow(
+          `createHttpApi: baseUrl must be https: (http: only for loopback hosts or with allowInsecureHttp: true); got ${baseUrl}`,
+        )
+      }
+    })
+
+    it('validates the new options', () => {
+      expect(() => createHttpApi({ baseUrl: 'https://x', getAccessToken, allowInsecureHttp: 'yes' as never })).toThrow(/allowInsecureHttp/)
+      expect(() => createHttpApi({ baseUrl: 'https://x', getAccessToken, maxResponseBytes: 0 })).toThrow(/maxResponseBytes/)
+      expect(() => createHttpApi({ baseUrl: 'https://x', getAccessToken, maxResponseBytes: 1.5 })).toThrow(/maxResponseBytes/)
+      expect(() => createHttpApi({ baseUrl: 'https://x', getAccessToken, clock: {} as never })).toThrow(/clock/)
+      expect(() => createHttpApi({ baseUrl: 'https://user:pw@x', getAccessToken })).toThrow(/baseUrl/)
+      expect(() => createHttpApi({ baseUrl: 'https://user:pw@x', getAccessToken })).not.toThrow(/pw/)
+    })
+  })
+
+  it('sends every request with redirect: manual', async () => {
+    const { api: a, calls } = api((req) =>
+      req.url.endsWith('finalize-external-identification') ? json({ correlationId: 'c-1', individualId: 5 }) : json(ok),
+    )
+    await a.getStatus({ userId: 1, userType: 0 })
+    await a.initiate({ userId: 1, isRestartIdentification: false, correlationType: 0 })
+    await a.finalize({ userId: 1, bTrustAppCallBackId: null, correlationType: 0 })
+    expect(calls.map((c) => c.redirect)).toEqual(['manual', 'manual', 'manual'])
+  })
+
+  it('a browser opaqueredirect answer (status 0) is a retryable bad-response', async () => {
+    const opaque = { type: 'opaqueredirect', status: 0, ok: false, redirected: false, headers: new Headers(), body: null } as unknown as Response
+    for (const call of ['getStatus', 'initiate', 'finalize'] as const) {
+      const { api: a } = api(() => opaque)
+      const err = await failure(callOf(a, call))
+      expect(err).toMatchObject({ kind: 'bad-response', retryable: true })
+      expect(err.message).toMatch(/redirect/)
+      expect(err.httpStatus).toBeUndefined()
+    }
+  })
+
+  describe('one request path for all three calls', () => {
+    const CALLS = ['getStatus', 'initiate', 'finalize'] as const
+
+    it.each(CALLS)('%s: the timeout runs on the injected clock, covers the body, and leaves no timer behind', async (call) => {
+      const clock = manualClock()
+      const f = fakeFetch(
+        () =>
+          new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{')) }), {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          }),
+      )
+      const a = createHttpApi({ baseUrl: 'https://api.example', getAccessToken: () => TOKEN, fetch: f.fetch, clock, requestTimeoutMs: 1234 })
+      const p = callOf(a, call)
+      await new Promise((r) => setImmediate(r))
+      expect(clock.scheduled).toEqual([1234])
+      clock.fire()
+      const err = await failure(p)
+      expect(err).toMatchObject({ kind: 'timeout', retryable: true })
+      expect(err.message).toContain('1234 ms')
+      expect(clock.pending()).toBe(0)
+    })
+
+    it.each(CALLS)('%s: a transport that ignores the signal still ends at the timeout', async (call) => {
+      const clock = manualClock()
+      const a = createHttpApi({ baseUrl: 'https://api.example', getAccessToken: () => TOKEN, fetch: () => new Promise<Response>(() => {}), clock })
+      const p = callOf(a, call)
+      await new Promise((r) => setImmediate(r))
+      expect(clock.scheduled).toEqual([10_000])
+      clock.fire()
+      expect(await failure(p)).toMatchObject({ kind: 'timeout', message: expect.stringContaining('no answer within 10000 ms') })
+    })
+
+    it.each(CALLS)('%s: a caller abort during the body rejects with the signal reason, not a TenNPayError', { timeout: 5000 }, async (call) => {
+      const clock = manualClock()
+      let cancelled = false
+      const f = fakeFetch(
+        () =>
+          new Response(
+            new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('{')), cancel: () => void (cancelled = true) }),
+            { status: 200 },
+          ),
+      )
+      const a = createHttpApi({ baseUrl: 'https://api.example', getAccessToken: () => TOKEN, fetch: f.fetch, clock })
+      const ac = new AbortController()
+      const p = callOf(a, call, ac.signal)
+      await new Promise((r) => setImmediate(r))
+      const reason = new Error('flow stopped')
+      ac.abort(reason)
+      await expect(p).rejects.toBe(reason)
+      expect(cancelled).toBe(true)
+      expect(clock.pending()).toBe(0)
+      expect(f.calls[0]!.signal.aborted).toBe(true)
+    })
+
+    it.each(CALLS)('%s: maps answers the same way (401 refresh, 4xx, 5xx + Retry-After, bad JSON, socket error)', async (call) => {
+      const cases: [Response | Error, object][] = [
+        [json({}, 404), { kind: 'rejected', httpStatus: 404, retryable: false }],
+        [json({}, 422), { kind: 'rejected', httpStatus: 422 }],
+        [json({}, 503, { 'retry-after': '7' }), { kind: 'transient', httpStatus: 503, retryAfterMs: 7000 }],
+        [json({}, 408), { kind: 'transient', httpStatus: 408 }],
+        [new Response('<html/>', { status: 200 }), { kind: 'bad-response', httpStatus: 200 }],
+        [json({ correlationId: 5, videoIdentificationStatus: 5 }), { kind: 'bad-response', httpStatus: 200 }],
+        [Object.assign(new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })), { kind: 'network', retryable: true }],
+      ]
+      for (const [answer, expected] of cases) {
+        const { api: a } = api(() => {
+          if (answer instanceof Error) throw answer
+          return answer.clone()
+        })
+        expect(await failure(callOf(a, call))).toMatchObject(expected)
+      }
+      const { api: a, calls, getAccessToken } = api(() => json({}, 401))
+      expect(await failure(callOf(a, call))).toMatchObject({ kind: 'unauthorized', httpStatus: 401 })
+      expect(calls).toHaveLength(2)
+      expect(getAccessToken.mock.calls.map((c) => c[0])).toEqual([{ forceRefresh: false }, { forceRefresh: true }])
+    })
+
+    it('a network error keeps a plain { name, message, code } cause, never the request', async () => {
+      const { api: a } = api((req) => {
+        throw Object.assign(new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) }), {
+          request: req,
+          headers: req.headers,
+        })
+      })
+      const err = await failure(a.getStatus({ userId: 1, userType: 0 }))
+      expect(err.cause).toEqual({ name: 'TypeError', message: 'fetch failed', code: 'ECONNRESET' })
+      expect(Object.getPrototypeOf(err.cause)).toBe(Object.prototype)
+    })
+
+    it('maxResponseBytes cuts an in-process body too', async () => {
+      const body = JSON.stringify({ message: 'y'.repeat(500) })
+      const f = fakeFetch(() => new Response(body, { status: 200 }))
+      const a = createHttpApi({ baseUrl: 'https://api.example', getAccessToken: () => TOKEN, fetch: f.fetch, maxResponseBytes: 100 })
+      const err = await failure(a.getStatus({ userId: 1, userType: 0 }))
+      expect(err).toMatchObject({ kind: 'bad-response', retryable: true, httpStatus: 200 })
+      expect(err.message).toContain('maxResponseBytes')
+      expect(err.message).toContain('100')
+    })
+  })
+
+  it('accepts null initiate metadata and leaves it out of the body', async () => {
+    const { api: a, calls } = api(() => json(ok))
+    const req = {
+      userId: 9, isRestartIdentification: true, correlationType: 1,
+      localTimezone: null, userAgent: null, browserLanguage: null, userLanguage: 'bg', deviceName: null,
+    } as unknown as InitiateRequest
+    await a.initiate(req)
+    expect(await calls[0]!.json()).toEqual({ userId: 9, isRestartIdentification: true, correlationType: 1, userLanguage: 'bg' })
+  })
 })
+
+function callOf(a: IdentificationApi, call: 'getStatus' | 'initiate' | 'finalize', signal?: AbortSignal): Promise<unknown> {
+  const opts = signal ? { signal } : undefined
+  if (call === 'getStatus') return a.getStatus({ userId: 7, userType: 0 }, opts)
+  if (call === 'initiate') return a.initiate({ userId: 7, isRestartIdentification: false, correlationType: 0 }, opts)
+  return a.finalize({ userId: 7, bTrustAppCallBackId: null, correlationType: 0 }, opts)
+}
