@@ -1,9 +1,14 @@
-import { TenNPayError, kindForStatus } from '../http/errors.js'
+import { systemClock, type Clock } from '../../machine/clock.js'
+import { TenNPayError, kindForStatus, parseRetryAfter, plainCause, redact } from '../http/errors.js'
 import { tokenResponseSchema } from '../http/schemas.js'
+import { checkServiceUrl, exchange } from '../http/transport.js'
 
 /** Options of {@link createPasswordGrantTokenSource}. */
 export interface PasswordGrantOptions {
-  /** The token endpoint, e.g. `https://auth-test.10npay.com/connect/token`. */
+  /**
+   * The token endpoint, e.g. `https://auth-test.10npay.com/connect/token`. Must be `https:`;
+   * `http:` only for a loopback host (`localhost`, `127.x.y.z`, `[::1]`) or with `allowInsecureHttp`.
+   */
   tokenUrl: string
   /** Sent with HTTP Basic authentication. */
   clientId: string
@@ -16,7 +21,7 @@ export interface PasswordGrantOptions {
   /** Requested scope, if the account needs one. */
   scope?: string
   /**
-   * The transport.
+   * The transport. It is always called with `redirect: 'manual'` and a signal it should honour.
    * @default globalThis.fetch
    */
   fetch?: typeof fetch
@@ -26,11 +31,29 @@ export interface PasswordGrantOptions {
    */
   refreshMarginMs?: number
   /**
-   * Per request, in milliseconds.
+   * Per request, in milliseconds: the whole request, reading the body included.
    * @default 10000
    */
   requestTimeoutMs?: number
-  /** The time source. @default Date.now */
+  /**
+   * The largest token answer read, in bytes; a larger one is a `bad-response`.
+   * @default 65536
+   */
+  maxResponseBytes?: number
+  /**
+   * Allows an `http:` `tokenUrl` off loopback hosts. Other schemes are refused either way.
+   * @default false
+   */
+  allowInsecureHttp?: boolean
+  /**
+   * The timers of the per-request timeout; its `now` is the default of `now`.
+   * @default systemClock
+   */
+  clock?: Clock
+  /**
+   * The time source of the token's expiry and of the backoff after a failure.
+   * @default clock.now (Date.now)
+   */
   now?: () => number
 }
 
@@ -45,12 +68,23 @@ export type PasswordGrantTokenSource = AccessTokenGetter & {
   invalidate(): void
 }
 
+/** The backoff after consecutive failures of the token endpoint: 500 ms doubling to 30 s, ±20 %. */
+const BACKOFF_MIN_MS = 500
+const BACKOFF_MAX_MS = 30_000
+const BACKOFF_JITTER = 0.2
+
 /**
  * The `getAccessToken` for servers: the provider's OAuth 2.0 password grant
  * (`application/x-www-form-urlencoded`, client credentials in HTTP Basic). Caches the token,
  * refreshes it on `forceRefresh` and before `expires_in` runs out, and shares one request among
  * concurrent callers. Errors are `TenNPayError`s that name the endpoint and the answer, never a
  * secret.
+ *
+ * Redirects are not followed (a `3xx` is a non-retryable `rejected`: the form holds the
+ * password). After a failure the source backs off — about 500 ms, doubling with each
+ * consecutive failure up to 30 s, ±20 % jitter, never less than a `Retry-After` — and while
+ * it does, every call (`forceRefresh` too) rejects at once with the last error, sending
+ * nothing. One success resets the backoff.
  *
  * @example
  * const tokens = createPasswordGrantTokenSource({
@@ -60,26 +94,45 @@ export type PasswordGrantTokenSource = AccessTokenGetter & {
  * const api = createHttpApi({ baseUrl: 'https://api-test.10npay.com', getAccessToken: tokens })
  */
 export function createPasswordGrantTokenSource(options: PasswordGrantOptions): PasswordGrantTokenSource {
-  if (!options || typeof options !== 'object') throw new TypeError('createPasswordGrantTokenSource: options are required')
+  const fn = 'createPasswordGrantTokenSource'
+  if (!options || typeof options !== 'object') throw new TypeError(`${fn}: options are required`)
   for (const field of ['tokenUrl', 'clientId', 'clientSecret', 'username', 'password'] as const) {
     if (typeof options[field] !== 'string' || options[field] === '') {
-      throw new TypeError(`createPasswordGrantTokenSource: ${field} must be a non-empty string`)
+      throw new TypeError(`${fn}: ${field} must be a non-empty string`)
     }
   }
-  try {
-    new URL(options.tokenUrl)
-  } catch {
-    throw new TypeError('createPasswordGrantTokenSource: tokenUrl must be an absolute URL')
+  const allowInsecureHttp = options.allowInsecureHttp ?? false
+  if (typeof allowInsecureHttp !== 'boolean') throw new TypeError(`${fn}: allowInsecureHttp must be a boolean`)
+  const url = checkServiceUrl(fn, 'tokenUrl', options.tokenUrl, allowInsecureHttp)
+  const clock = options.clock ?? systemClock
+  if (!clock || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+    throw new TypeError(`${fn}: clock must have setTimeout and clearTimeout`)
   }
-  const doFetch = options.fetch ?? globalThis.fetch
-  const now = options.now ?? Date.now
+  const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  const now = options.now ?? (() => clock.now())
   const margin = options.refreshMarginMs ?? 30_000
   const timeoutMs = options.requestTimeoutMs ?? 10_000
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+    throw new TypeError(`${fn}: requestTimeoutMs must be a positive integer (got ${String(timeoutMs)})`)
+  }
+  const maxBytes = options.maxResponseBytes ?? 65_536
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) {
+    throw new TypeError(`${fn}: maxResponseBytes must be a positive integer (got ${String(maxBytes)})`)
+  }
   const basic = btoa(`${encodeURIComponent(options.clientId)}:${encodeURIComponent(options.clientSecret)}`)
-  const call = `POST ${options.tokenUrl}`
+  // What must never appear in an error: the credentials, in every encoding they are sent in.
+  const secrets = [options.password, options.clientSecret, basic]
+  // The endpoint as messages name it: no query (the token URL is configuration, not a secret, but keep it short).
+  const call = `POST ${url.origin}${url.pathname}`
 
   let cached: { token: string; refreshAt: number } | undefined
   let inFlight: Promise<string> | undefined
+  let failures = 0
+  let blockedUntil = 0
+  let lastError: TenNPayError | undefined
+
+  const fail = (kind: TenNPayError['kind'], message: string, extra: { httpStatus?: number; retryAfterMs?: number; cause?: unknown } = {}) =>
+    new TenNPayError(kind, redact(message, [...secrets, ...(cached ? [cached.token] : [])]), extra)
 
   async function fetchToken(): Promise<string> {
     const body = new URLSearchParams({
@@ -89,46 +142,61 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
       password: options.password,
     })
     if (options.scope) body.set('scope', options.scope)
-    let res: Response
-    let text: string
-    const signal = AbortSignal.timeout(timeoutMs)
-    try {
-      res = await doFetch(options.tokenUrl, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${basic}`,
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
-        },
-        body,
-        signal,
-      })
-      text = await res.text()
-    } catch (err) {
-      if (signal.aborted) throw new TenNPayError('timeout', `${call}: no answer within ${timeoutMs} ms`)
-      throw new TenNPayError('network', `${call}: network error: ${err instanceof Error ? err.message : 'unknown'}`)
+    const r = await exchange({
+      start: (signal) =>
+        doFetch(options.tokenUrl, {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${basic}`,
+            'content-type': 'application/x-www-form-urlencoded',
+            accept: 'application/json',
+          },
+          body,
+          signal,
+          redirect: 'manual',
+        }),
+      timeoutMs,
+      maxBytes,
+      clock,
+    })
+    switch (r.type) {
+      case 'aborted': // no caller signal here; kept for completeness
+      case 'timeout':
+        throw fail('timeout', r.type === 'timeout' && r.phase === 'body' ? `${call}: the body did not arrive within ${timeoutMs} ms` : `${call}: no answer within ${timeoutMs} ms`)
+      case 'network':
+        throw fail('network', `${call}: network error: ${plainCause(r.error, secrets).message}`, { cause: plainCause(r.error, secrets) })
+      case 'redirect':
+        // Not retryable: following it would send the password elsewhere; the URL is wrong.
+        throw fail('rejected', `${call} answered ${r.status > 0 ? `${r.status}, ` : 'with '}a redirect, which is not followed: check tokenUrl`, r.status > 0 ? { httpStatus: r.status } : {})
+      case 'too-large':
+        throw fail('bad-response', `${call} answered ${r.status} with a body larger than ${maxBytes} bytes`, { httpStatus: r.status })
     }
-    if (!res.ok) {
+    const { status, text } = r
+    if (status < 200 || status > 299) {
       // Only the OAuth error code is echoed: a body could repeat what was sent.
       let code = ''
       try {
-        const e = JSON.parse(text) as { error?: unknown }
-        if (typeof e.error === 'string' && /^[a-z_]{1,64}$/.test(e.error)) code = ` (${e.error})`
+        const e = JSON.parse(text) as { error?: unknown } | null
+        if (typeof e?.error === 'string' && /^[a-z_]{1,64}$/.test(e.error)) code = ` (${e.error})`
       } catch {
         /* not JSON */
       }
-      const kind = res.status === 400 || res.status === 401 ? 'unauthorized' : kindForStatus(res.status)
-      throw new TenNPayError(kind, `${call} answered ${res.status}${code}: the token was refused`, { httpStatus: res.status })
+      const kind = status === 400 || status === 401 ? 'unauthorized' : kindForStatus(status)
+      const retryAfterMs = parseRetryAfter(r.headers.get('retry-after'), now())
+      throw fail(kind, `${call} answered ${status}${code}: the token was refused`, {
+        httpStatus: status,
+        ...(retryAfterMs !== undefined && { retryAfterMs }),
+      })
     }
     let json: unknown
     try {
       json = JSON.parse(text)
     } catch {
-      throw new TenNPayError('bad-response', `${call} answered ${res.status} with a body that is not JSON`, { httpStatus: res.status })
+      throw fail('bad-response', `${call} answered ${status} with a body that is not JSON`, { httpStatus: status })
     }
     const parsed = tokenResponseSchema.safeParse(json)
     if (!parsed.success) {
-      throw new TenNPayError('bad-response', `${call} answered ${res.status} without an access_token`, { httpStatus: res.status })
+      throw fail('bad-response', `${call} answered ${status} without an access_token`, { httpStatus: status })
     }
     const { access_token, expires_in } = parsed.data
     const life = typeof expires_in === 'number' && expires_in > 0 ? expires_in * 1000 : Infinity
@@ -136,12 +204,44 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
     return access_token
   }
 
+  function backOff(err: unknown): void {
+    failures++
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.min(failures - 1, 16))
+    const jittered = Math.min(BACKOFF_MAX_MS, base * (1 - BACKOFF_JITTER + 2 * BACKOFF_JITTER * Math.random()))
+    const retryAfter = err instanceof TenNPayError ? (err.retryAfterMs ?? 0) : 0
+    blockedUntil = now() + Math.max(jittered, retryAfter)
+    lastError =
+      err instanceof TenNPayError ? err : fail('network', `${call}: ${plainCause(err, secrets).message}`, { cause: plainCause(err, secrets) })
+  }
+
+  /** The last error again, saying until when no request is sent. */
+  function stillBackingOff(t: number): TenNPayError {
+    const last = lastError!
+    return new TenNPayError(last.kind, `${last.message} (backing off until ${new Date(blockedUntil).toISOString()}; no request sent)`, {
+      retryAfterMs: Math.max(1, Math.ceil(blockedUntil - t)),
+      ...(last.httpStatus !== undefined && { httpStatus: last.httpStatus }),
+      ...(last.cause !== undefined && { cause: last.cause }),
+    })
+  }
+
   const getAccessToken: AccessTokenGetter = async (o) => {
     if (!o?.forceRefresh && cached && now() < cached.refreshAt) return cached.token
     if (o?.forceRefresh) cached = undefined
-    inFlight ??= fetchToken().finally(() => {
-      inFlight = undefined
-    })
+    if (inFlight) return inFlight
+    const t = now()
+    if (lastError && t < blockedUntil) throw stillBackingOff(t)
+    inFlight = fetchToken().then(
+      (token) => {
+        failures = 0
+        lastError = undefined
+        return token
+      },
+      (err: unknown) => {
+        backOff(err)
+        throw lastError
+      },
+    )
+    inFlight.finally(() => (inFlight = undefined)).catch(() => {})
     return inFlight
   }
   return Object.assign(getAccessToken, {
