@@ -1,7 +1,7 @@
 export { createHttpApi } from './httpApi.js'
 export type { HttpApiOptions, GetAccessToken } from './httpApi.js'
 export { TenNPayError, kindForStatus, parseRetryAfter } from './errors.js'
-export type { TenNPayErrorOptions } from './errors.js'
+export type { TenNPayErrorOptions, ErrorCause } from './errors.js'
 export {
   statusResponseSchema,
   finalizeResponseSchema,
