@@ -32,7 +32,7 @@ async function measure(side: 'library' | 'bare', flows: number, steadyMs: number
     polls++
     return new Response(PROCESSING_BODY, { status: 200, headers: { 'content-type': 'application/json' } })
   }) as unknown as typeof fetch
-  const base = 'http://bench.invalid'
+  const base = 'https://bench.invalid'
   const before = heap()
   const stops: (() => void)[] = []
   if (side === 'library') {

@@ -49,7 +49,7 @@ async function alternate(fetchFn: typeof fetch, baseUrl: string, polls: number, 
 const round = (x: number) => Math.round(x * 100) / 100
 
 export function pollCpuInProcess(polls = 20_000, rounds = 5): Promise<PollCpuFigures> {
-  return alternate(constantFetch, 'http://bench.invalid', polls, rounds)
+  return alternate(constantFetch, 'https://bench.invalid', polls, rounds)
 }
 
 export async function pollCpuHttp(polls = 20_000, rounds = 3): Promise<PollCpuFigures> {

@@ -1,24 +1,38 @@
-/** Writes docs/machine.md from the machine definition (`npm run chart`; `--check` fails when it is stale). */
+/**
+ * Writes docs/machine.md and the Mermaid block of README.md from the machine definition
+ * (`npm run chart`; `--check` fails when either is stale).
+ */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { chartToMarkdown } from '../src/machine/chart.js'
+import { chartToMarkdown, chartToMermaid } from '../src/machine/chart.js'
 import { identificationMachine } from '../src/machine/identificationMachine.js'
 
-const file = fileURLToPath(new URL('../docs/machine.md', import.meta.url))
-const text = chartToMarkdown(identificationMachine)
-if (process.argv.includes('--check')) {
-  let current = ''
+const read = (file: string) => {
   try {
-    current = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch {
-    /* missing */
+    return ''
   }
-  if (current !== text) {
-    console.error('docs/machine.md is out of date: run `npm run chart`')
+}
+const docFile = fileURLToPath(new URL('../docs/machine.md', import.meta.url))
+const readmeFile = fileURLToPath(new URL('../README.md', import.meta.url))
+const readme = read(readmeFile)
+const block = /```mermaid\nstateDiagram-v2\n[\s\S]*?```/
+if (!block.test(readme)) throw new Error('README.md has no ```mermaid stateDiagram-v2 block to update')
+const wanted = new Map([
+  [docFile, chartToMarkdown(identificationMachine)],
+  [readmeFile, readme.replace(block, () => '```mermaid\n' + chartToMermaid(identificationMachine) + '```')],
+])
+const stale = [...wanted].filter(([file, text]) => read(file) !== text).map(([file]) => file)
+if (process.argv.includes('--check')) {
+  if (stale.length > 0) {
+    console.error(`${stale.join(', ')} out of date: run \`npm run chart\``)
     process.exit(1)
   }
-  console.log('docs/machine.md is up to date')
+  console.log('docs/machine.md and README.md are up to date')
 } else {
-  writeFileSync(file, text)
-  console.log(`wrote ${file}`)
+  for (const file of stale) {
+    writeFileSync(file, wanted.get(file)!)
+    console.log(`wrote ${file}`)
+  }
 }

@@ -9,6 +9,16 @@ export async function flush(rounds = 8): Promise<void> {
 }
 
 /**
+ * One turn of the event loop's timers: a worker's attempt that is due waits for one (so that a
+ * transport answering without I/O cannot starve the deadline or the rest of the process).
+ */
+export async function turn(): Promise<void> {
+  await flush()
+  await new Promise((r) => setTimeout(r, 2))
+  await flush()
+}
+
+/**
  * Advances a simulated clock in small steps, yielding to the event loop between them, until
  * `promise` settles (or `maxMs` of simulated time passed). Returns the settled promise.
  */
@@ -26,6 +36,9 @@ export async function driveClock<T>(clock: SimulatedClock, promise: Promise<T>, 
   if (!settled) throw new Error(`driveClock: not settled after ${maxMs} ms of simulated time`)
   return promise
 }
+
+/** What the simulated user does on a provider page. */
+export type Click = 'success' | 'fail' | 'none'
 
 /** A recognisable token: tests scan every output for it. */
 export const SECRET_TOKEN_PREFIX = 'sim.'
@@ -45,14 +58,23 @@ export function simSetup(options: SimulatorOptions = {}) {
       return t
     },
   })
-  /** onAction that "clicks" Complete (or Fail) on the simulator's page for the step. */
+  /**
+   * onAction that "clicks" Complete (or Fail) on the simulator's page for the step and answers
+   * how the redirect came back. `clicks` overrides what the simulator receives (`none`: no
+   * click at all), for a redirect that says one thing while the provider recorded another.
+   */
   const clicker =
-    (answers: { identification?: 'success' | 'fail'; signing?: 'success' | 'fail' } = {}, userId?: number) =>
+    (
+      answers: { identification?: 'success' | 'fail'; signing?: 'success' | 'fail' } = {},
+      userId?: number,
+      clicks: { identification?: Click; signing?: Click } = {},
+    ) =>
     async (a: IdentificationAction) => {
       const step = a.type === 'open-identification' ? 'identification' : 'signing'
       const outcome = answers[step] ?? 'success'
       const uid = userId ?? Number(/\/(?:capture|sign)\/(\d+)-/.exec(a.url)?.[1])
-      sim.act(uid, step, outcome)
+      const click = clicks[step] ?? outcome
+      if (click !== 'none') sim.act(uid, step, click)
       return outcome
     }
   return { clock, sim, api, tokens, clicker }

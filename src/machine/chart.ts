@@ -10,6 +10,7 @@ interface StateJson {
   entry: unknown[]
   exit: unknown[]
   invoke: { id: string; src: string }[]
+  tags?: string[]
 }
 interface TransitionJson {
   eventType: string
@@ -51,26 +52,46 @@ function root(machine: MachineLike): StateJson {
 /**
  * The chart as a Mermaid `stateDiagram-v2`: top-level states and every transition between
  * them, labelled `event [guard]`. Transitions inside a step (a worker restarting itself) are
- * left out of the picture and listed in {@link chartToMarkdown}.
+ * left out of the picture and listed in {@link chartToMarkdown}. Transitions at the root (the
+ * workers' `attempt.*` events, handled once for every step) are drawn from each top-level state
+ * tagged `working`; a transition from a sub-state other than `running` says which.
  */
 export function chartToMermaid(machine: MachineLike): string {
   const r = root(machine)
   const lines = ['stateDiagram-v2', `  [*] --> ${short(r.initial?.target?.[0] ?? '')}`]
   const top = (id: string) => short(id).split('.')[0]!
+  const working = Object.values(r.states)
+    .filter((n) => n.tags?.includes('working'))
+    .map((n) => n.key)
   const seen = new Set<string>()
+  const edge = (from: string, to: string, label: string) => {
+    const line = `  ${from} --> ${to}: ${label}`
+    if (!seen.has(line)) {
+      seen.add(line)
+      lines.push(line)
+    }
+  }
+  const sub = (id: string) => {
+    const s = short(id).split('.')[1]
+    return s !== undefined && s !== 'running' ? s : undefined
+  }
+  const label = (n: StateJson, t: TransitionJson, target: string) => {
+    const guarded = n.transitions.some((o) => o !== t && o.eventType === t.eventType && o.guard !== undefined)
+    const guard = t.guard === undefined ? (guarded ? ' [else]' : '') : ` [${name(t.guard)}]`
+    const from = sub(n.id)
+    const to = sub(target)
+    return `${t.eventType}${guard}${from ? ` (in ${from})` : ''}${to ? ` (to ${to})` : ''}`
+  }
   walk(r, (n) => {
     for (const t of n.transitions) {
       for (const target of t.target ?? []) {
-        const from = top(n.id)
         const to = top(target)
-        if (from === to || from === 'identification') continue
-        const guarded = n.transitions.some((o) => o !== t && o.eventType === t.eventType && o.guard !== undefined)
-        const guard = t.guard === undefined ? (guarded ? ' [else]' : '') : ` [${name(t.guard)}]`
-        const line = `  ${from} --> ${to}: ${t.eventType}${guard}`
-        if (!seen.has(line)) {
-          seen.add(line)
-          lines.push(line)
+        if (n === r) {
+          for (const from of working) edge(from, to, label(n, t, target))
+          continue
         }
+        const from = top(n.id)
+        if (from !== to) edge(from, to, label(n, t, target))
       }
     }
     if (n.type === 'final') lines.push(`  ${top(n.id)} --> [*]`)
@@ -98,24 +119,34 @@ export function chartToMarkdown(machine: MachineLike): string {
     '## States',
     '',
   ]
+  if (r.transitions.length) {
+    out.push('### At the root (every state; the workers\' events, guarded to the step that runs)', '')
+    for (const t of r.transitions) out.push(transitionLine(r, t))
+    out.push('')
+  }
   walk(r, (n) => {
     if (n === r) return
     const depth = short(n.id).split('.').length
     out.push(`${'#'.repeat(2 + depth)} \`${short(n.id)}\`${n.type === 'final' ? ' (final)' : ''}`, '')
     if (n.description) out.push(n.description, '')
+    if (n.tags?.length) out.push(`- tags: ${n.tags.map((x) => `\`${x}\``).join(', ')}`)
     if (n.entry.length) out.push(`- entry: ${n.entry.map((a) => `\`${name(a)}\``).join(', ')}`)
+    if (n.exit.length) out.push(`- exit: ${n.exit.map((a) => `\`${name(a)}\``).join(', ')}`)
     for (const inv of n.invoke) {
       out.push(`- invokes \`${inv.src}\` as \`${inv.id}\` (events back: see the transitions below)`)
     }
-    for (const t of n.transitions) {
-      const guarded = n.transitions.some((o) => o !== t && o.eventType === t.eventType && o.guard !== undefined)
-      const guard = t.guard === undefined ? (guarded ? ' [else]' : '') : ` [\`${name(t.guard)}\`]`
-      const target = t.target && t.target.length ? t.target.map((x) => `\`${short(x)}\``).join(', ') : '(stays)'
-      const actions = t.actions && t.actions.length ? ` / ${t.actions.map((a) => `\`${name(a)}\``).join(', ')}` : ''
-      const re = t.reenter ? ' (re-enters)' : ''
-      out.push(`- \`${t.eventType}\`${guard} → ${target}${re}${actions}`)
-    }
+    for (const t of n.transitions) out.push(transitionLine(n, t))
     out.push('')
   })
   return out.join('\n').replace(/\n{3,}/g, '\n\n')
+}
+
+/** One transition as a Markdown list item: event, guard, target, re-entry, actions. */
+function transitionLine(n: StateJson, t: TransitionJson): string {
+  const guarded = n.transitions.some((o) => o !== t && o.eventType === t.eventType && o.guard !== undefined)
+  const guard = t.guard === undefined ? (guarded ? ' [else]' : '') : ` [\`${name(t.guard)}\`]`
+  const target = t.target && t.target.length ? t.target.map((x) => `\`${short(x)}\``).join(', ') : '(stays)'
+  const actions = t.actions && t.actions.length ? ` / ${t.actions.map((a) => `\`${name(a)}\``).join(', ')}` : ''
+  const re = t.reenter ? ' (re-enters)' : ''
+  return `- \`${t.eventType}\`${guard} → ${target}${re}${actions}`
 }

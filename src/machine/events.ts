@@ -1,4 +1,4 @@
-import type { ErrorInfo, FinalizeResponse, StatusResponse } from './types.js'
+import type { ErrorInfo, FailurePhase, FinalizeResponse, StatusResponse } from './types.js'
 
 /** `REDIRECT`: the user came back from the provider (Success or Fail URL). */
 export interface RedirectEvent {
@@ -23,17 +23,18 @@ export type HostEvent =
 
 /**
  * Events the invoked workers send back. They carry absolute times from the injected clock so
- * that the chart itself never reads a clock.
+ * that the chart itself never reads a clock, and the `phase` of the step that sent them so that
+ * the chart handles `attempt.*` once, at its root, for every step.
  */
 export type WorkerEvent =
   /** A worker started a fresh deadline (absolute ms). */
-  | { type: 'attempt.armed'; deadlineAt: number }
+  | { type: 'attempt.armed'; phase: FailurePhase; deadlineAt: number }
   /** A retryable request error; the worker tries again at `nextAttemptAt`. */
-  | { type: 'attempt.error'; error: ErrorInfo; nextAttemptAt: number }
+  | { type: 'attempt.error'; phase: FailurePhase; error: ErrorInfo; nextAttemptAt: number }
   /** A request error that no retry can fix (`unauthorized`, `rejected`). */
-  | { type: 'attempt.failed'; error: ErrorInfo }
+  | { type: 'attempt.failed'; phase: FailurePhase; error: ErrorInfo }
   /** The deadline passed without success. */
-  | { type: 'attempt.timeout' }
+  | { type: 'attempt.timeout'; phase: FailurePhase }
   /** Initiate answered. */
   | { type: 'initiate.ok'; response: StatusResponse }
   /** The status changed (or reached an end) at `at`; a pending one is polled again at `nextAttemptAt`. */

@@ -1,78 +1,35 @@
-import { assign, fromCallback, setup } from 'xstate'
+import { assertEvent, assign, fromCallback, setup } from 'xstate'
 import type { IdentificationEvent, WorkerEvent } from './events.js'
-import { resolveInput, type ResolvedInput } from './input.js'
-import { classifyStatus, normalizeStatus, type PollPhase, type StatusClass } from './status.js'
+import {
+  cancelledFailure,
+  errorFailure,
+  lostFailure,
+  providerText,
+  redirectFailure,
+  timeoutFailure,
+  unsafeUrlFailure,
+  vendorFailure,
+} from './failures.js'
+import { resolveInput } from './input.js'
+import { classifyStatus, normalizeStatus, type StatusClass } from './status.js'
 import type {
-  ErrorInfo,
-  Failure,
   FailurePhase,
-  FailureReason,
-  FinalizeRequest,
+  FinalizerInput,
+  IdentificationContext,
   IdentificationInput,
   IdentificationResult,
-  InitiateRequest,
-  ResolvedPolling,
-  UserType,
+  InitiatorInput,
+  PollerInput,
+  PollPhase,
 } from './types.js'
 import { isSafeUrl } from './urls.js'
 
-/** The chart's context: plain JSON, never a token or a function. Times are absolute ms of the injected clock. */
-export interface IdentificationContext extends ResolvedInput {
-  /** The next initiate sends `isRestartIdentification: true`. */
-  restart: boolean
-  /** The ID-capture URL from initiate (already checked with `isSafeUrl`). */
-  identificationUrl: string | null
-  /** The signing URL from phase A (already checked with `isSafeUrl`). */
-  signingUrl: string | null
-  /** The last `videoIdentificationStatus` seen, as the provider wrote it. */
-  status: string | null
-  /** The last `message` the provider sent. */
-  message: string | null
-  /** When the running step fails with `timeout` (`null` until its worker arms it). */
-  deadlineAt: number | null
-  /** When the running worker sends its next request (`null`: at once). */
-  nextAttemptAt: number | null
-  /** The last retryable request error of the running step. */
-  lastError: ErrorInfo | null
-  /** `DOCUMENT_SIGN_SUCCESS` was seen: the only way into `phaseB`. */
-  signed: boolean
-  /** The finalize body, fixed when `phaseB` is first entered so that every retry is identical. */
-  finalizePayload: FinalizeRequest | null
-  /** Why the flow is in `failed`. */
-  failure: Failure | null
-  /** The ids from finalize. */
-  result: IdentificationResult | null
-}
-
-/** Input of the `initiator` worker. */
-export interface InitiatorInput {
-  request: InitiateRequest
-  deadlineAt: number | null
-  nextAttemptAt: number | null
-  timeoutMs: number
-  polling: ResolvedPolling
-}
-/** Input of the `statusPoller` worker. */
-export interface PollerInput {
-  phase: PollPhase
-  userId: number
-  userType: UserType
-  pendingStatuses: string[]
-  /** The normalised status the poll starts from; a different one is a change. */
-  lastStatus: string
-  deadlineAt: number | null
-  nextAttemptAt: number | null
-  timeoutMs: number
-  polling: ResolvedPolling
-}
-/** Input of the `finalizer` worker. */
-export interface FinalizerInput {
-  payload: FinalizeRequest
-  deadlineAt: number | null
-  nextAttemptAt: number | null
-  timeoutMs: number
-  polling: ResolvedPolling
-}
+/**
+ * The chart's tags: `working` — a worker talks to the provider (the host keeps an actor);
+ * `awaitingUser` — the flow waits for the user (at a provider page, or for `CONTINUE`);
+ * `ended` — `finalized` or `failed`: nothing runs until the host sends `RETRY` or `RESTART`.
+ */
+export type IdentificationTag = 'working' | 'awaitingUser' | 'ended'
 
 const notProvided = (name: string) =>
   fromCallback<WorkerEvent, any>(() => {
@@ -82,31 +39,6 @@ const notProvided = (name: string) =>
   })
 
 type Ctx = IdentificationContext
-type Ev = IdentificationEvent
-type EventOf<T extends Ev['type']> = Extract<Ev, { type: T }>
-
-const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`
-
-function failure(
-  reason: FailureReason,
-  phase: FailurePhase,
-  message: string,
-  extra: Partial<Failure> = {},
-): Failure {
-  const retryable = reason === 'timeout'
-  return { reason, retryable, phase, message, ...extra }
-}
-
-const PHASE_NAME: Record<FailurePhase, string> = {
-  initiate: 'Initiate',
-  A: 'Phase A (waiting for the signing session)',
-  B: 'Phase B (waiting for the signature)',
-  finalize: 'Finalize',
-}
-
-function pendingFields(_ctx: Ctx) {
-  return { deadlineAt: null, nextAttemptAt: null, lastError: null, failure: null } satisfies Partial<Ctx>
-}
 
 /**
  * The 10npay web-identification chart. Pure: every effect is an actor supplied by an adapter
@@ -118,6 +50,7 @@ export const identificationMachine = setup({
     events: {} as IdentificationEvent,
     input: {} as IdentificationInput,
     output: {} as IdentificationResult,
+    tags: {} as IdentificationTag,
   },
   actors: {
     initiator: notProvided('initiator'),
@@ -125,79 +58,103 @@ export const identificationMachine = setup({
     finalizer: notProvided('finalizer'),
   },
   guards: {
+    /** A worker event from the step that runs now (a late one from a stopped worker is ignored). */
+    attemptIsCurrent: ({ context, event }) => {
+      assertEvent(event, ['attempt.armed', 'attempt.error', 'attempt.failed', 'attempt.timeout'])
+      return event.phase === context.step
+    },
     /** The initiate answer carries a URL that passes `isSafeUrl`. */
-    initiateUrlIsSafe: ({ context, event }) =>
-      isSafeUrl((event as EventOf<'initiate.ok'>).response.videoIdentificationUrl, context),
+    initiateUrlIsSafe: ({ context, event }) => {
+      assertEvent(event, 'initiate.ok')
+      return isSafeUrl(event.response.videoIdentificationUrl, context)
+    },
     /** The initiate answer's status is `ERROR` or unknown. */
-    initiateIsVendorError: ({ context, event }) =>
-      classifyStatus((event as EventOf<'initiate.ok'>).response.videoIdentificationStatus, 'A', context.pendingStatuses) ===
-      'vendor-error',
+    initiateIsVendorError: ({ context, event }) => {
+      assertEvent(event, 'initiate.ok')
+      return classifyStatus(event.response.videoIdentificationStatus, 'A', context.pendingStatuses) === 'vendor-error'
+    },
     /** The polled status classifies as `params.is` in phase `params.phase`. */
-    statusIs: ({ context, event }, params: { phase: PollPhase; is: StatusClass }) =>
-      classifyStatus((event as EventOf<'poll.status'>).response.videoIdentificationStatus, params.phase, context.pendingStatuses) ===
-      params.is,
+    statusIs: ({ context, event }, params: { phase: PollPhase; is: StatusClass }) => {
+      assertEvent(event, 'poll.status')
+      return classifyStatus(event.response.videoIdentificationStatus, params.phase, context.pendingStatuses) === params.is
+    },
     /** Phase A is complete and the answer carries a signing URL that passes `isSafeUrl`. */
     signingReadyWithSafeUrl: ({ context, event }) => {
-      const r = (event as EventOf<'poll.status'>).response
+      assertEvent(event, 'poll.status')
+      const r = event.response
       return classifyStatus(r.videoIdentificationStatus, 'A', context.pendingStatuses) === 'signing-ready' && isSafeUrl(r.videoIdentificationUrl, context)
     },
-    /** The redirect reports failure. */
-    redirectFailed: ({ event }) => (event as EventOf<'REDIRECT'>).outcome === 'fail',
-    /** The redirect reports success (any other outcome is ignored). */
-    redirectSucceeded: ({ event }) => (event as EventOf<'REDIRECT'>).outcome === 'success',
-    /** A successful redirect that ends the signing step (for a flow started elsewhere). */
-    redirectIsSigning: ({ event }) => {
-      const e = event as EventOf<'REDIRECT'>
-      return e.outcome === 'success' && e.step === 'signing'
+    /**
+     * The redirect reports `params.outcome` (any other outcome is ignored) and, when
+     * `params.step` is given, ends that step (`identification` when the event names none).
+     */
+    redirectIs: ({ event }, params: { outcome: 'success' | 'fail'; step?: 'identification' | 'signing' }) => {
+      assertEvent(event, 'REDIRECT')
+      return event.outcome === params.outcome && (params.step === undefined || (event.step ?? 'identification') === params.step)
     },
     /** The failure can be retried and belongs to `params.phase`. */
     canRetry: ({ context }, params: { phase: FailurePhase }) =>
       context.failure !== null && context.failure.retryable && context.failure.phase === params.phase,
   },
   actions: {
-    /** Clears the times and errors of the step being entered; its worker arms a new deadline. */
-    beginStep: assign(({ context }) => pendingFields(context)),
+    /** Enters a step: its worker arms a new deadline; times and errors of the last step go. */
+    beginStep: assign((_, params: { phase: FailurePhase }) => ({
+      step: params.phase,
+      deadlineAt: null,
+      nextAttemptAt: null,
+      lastError: null,
+      failure: null,
+    })),
+    /** Leaves a step: late events of its worker no longer count. */
+    endStep: assign({ step: null }),
+    /** A Success redirect during a confirming poll: the phase's normal deadline starts now. */
+    restartDeadline: assign({ deadlineAt: null, nextAttemptAt: null, lastError: null }),
     /** Keeps the deadline the worker armed. */
-    storeDeadline: assign({ deadlineAt: ({ event }) => (event as EventOf<'attempt.armed'>).deadlineAt }),
+    storeDeadline: assign(({ event }) => {
+      assertEvent(event, 'attempt.armed')
+      return { deadlineAt: event.deadlineAt }
+    }),
     /** Keeps a retryable error and when the next attempt is due. */
-    recordError: assign({
-      lastError: ({ event }) => (event as EventOf<'attempt.error'>).error,
-      nextAttemptAt: ({ event }) => (event as EventOf<'attempt.error'>).nextAttemptAt,
+    recordError: assign(({ event }) => {
+      assertEvent(event, 'attempt.error')
+      return { lastError: event.error, nextAttemptAt: event.nextAttemptAt }
     }),
     /** A status change that still means "wait": the deadline counts again from it. */
     recordPendingStatus: assign(({ context, event }) => {
-      const e = event as EventOf<'poll.status'>
+      assertEvent(event, 'poll.status')
       return {
-        status: e.response.videoIdentificationStatus,
-        message: e.response.message,
-        deadlineAt: e.at + context.polling.phaseTimeoutMs,
-        nextAttemptAt: e.nextAttemptAt,
+        status: providerText(event.response.videoIdentificationStatus),
+        message: providerText(event.response.message),
+        deadlineAt: event.at + context.polling.phaseTimeoutMs,
+        nextAttemptAt: event.nextAttemptAt,
         lastError: null,
       }
     }),
     /** Initiate succeeded: keep the ID-capture URL. */
     storeIdentificationUrl: assign(({ event }) => {
-      const r = (event as EventOf<'initiate.ok'>).response
+      assertEvent(event, 'initiate.ok')
+      const r = event.response
       return {
         identificationUrl: r.videoIdentificationUrl,
-        status: r.videoIdentificationStatus,
-        message: r.message,
+        status: providerText(r.videoIdentificationStatus),
+        message: providerText(r.message),
         restart: false,
         lastError: null,
       }
     }),
     /** Phase A is complete: keep the signing URL. */
     storeSigningUrl: assign(({ event }) => {
-      const r = (event as EventOf<'poll.status'>).response
-      return { signingUrl: r.videoIdentificationUrl, status: r.videoIdentificationStatus, message: r.message, lastError: null }
+      assertEvent(event, 'poll.status')
+      const r = event.response
+      return { signingUrl: r.videoIdentificationUrl, status: providerText(r.videoIdentificationStatus), message: providerText(r.message), lastError: null }
     }),
     /** `DOCUMENT_SIGN_SUCCESS` was seen: fix the finalize payload once. */
     markSigned: assign(({ context, event }) => {
-      const r = (event as EventOf<'poll.status'>).response
+      assertEvent(event, 'poll.status')
       return {
         signed: true,
-        status: r.videoIdentificationStatus,
-        message: r.message,
+        status: providerText(event.response.videoIdentificationStatus),
+        message: providerText(event.response.message),
         finalizePayload: context.finalizePayload ?? {
           userId: context.userId,
           bTrustAppCallBackId: context.finalize.bTrustAppCallBackId,
@@ -207,11 +164,15 @@ export const identificationMachine = setup({
     }),
     /** Keeps the `bTrustAppCallBackId` a redirect brought, for finalize. */
     storeCallbackId: assign(({ context, event }) => {
-      const id = (event as EventOf<'REDIRECT'>).bTrustAppCallBackId
+      assertEvent(event, 'REDIRECT')
+      const id = event.bTrustAppCallBackId
       return typeof id === 'string' && id !== '' ? { finalize: { ...context.finalize, bTrustAppCallBackId: id.slice(0, 512) } } : {}
     }),
     /** Finalize answered: keep the ids. */
-    storeResult: assign({ result: ({ event }) => (event as EventOf<'finalize.ok'>).result }),
+    storeResult: assign(({ event }) => {
+      assertEvent(event, 'finalize.ok')
+      return { result: event.result }
+    }),
     /** The next initiate is a restart; forget everything of the old session. */
     markRestart: assign(({ context }) => ({
       restart: true,
@@ -222,77 +183,41 @@ export const identificationMachine = setup({
       signed: false,
       finalizePayload: null,
       result: null,
+      failure: null,
       finalize: { ...context.finalize, bTrustAppCallBackId: null },
-      ...pendingFields(context),
     })),
     /** Leaves `failed` for a retry. */
     clearFailure: assign({ failure: null }),
-    /** A request error no retry can fix. */
-    failFromError: assign(({ event }, params: { phase: FailurePhase }) => {
-      const error = (event as EventOf<'attempt.failed'>).error
-      const reason: FailureReason = error.kind === 'unauthorized' ? 'unauthorized' : 'rejected'
-      return {
-        failure: failure(reason, params.phase, `${PHASE_NAME[params.phase]} failed: ${error.message}`, {
-          ...(error.httpStatus !== undefined && { httpStatus: error.httpStatus }),
-          lastError: error,
-        }),
-      }
+    /** A request error no retry of the worker can fix. */
+    failFromError: assign(({ event }) => {
+      assertEvent(event, 'attempt.failed')
+      return { failure: errorFailure(event.phase, event.error) }
     }),
     /** The step's deadline passed. */
-    failTimeout: assign(({ context }, params: { phase: FailurePhase }) => {
-      const limit = params.phase === 'finalize' ? context.polling.finalizeTimeoutMs : context.polling.phaseTimeoutMs
-      const what =
-        params.phase === 'A' || params.phase === 'B'
-          ? `no status change for ${seconds(limit)} (last status: ${context.status ?? 'none'})`
-          : `no success within ${seconds(limit)}`
-      const last = context.lastError ? `; last error: ${context.lastError.message}` : ''
-      return {
-        failure: failure('timeout', params.phase, `${PHASE_NAME[params.phase]} timed out: ${what}${last}`, {
-          ...(context.lastError && { lastError: context.lastError }),
-          ...(context.lastError?.httpStatus !== undefined && { httpStatus: context.lastError.httpStatus }),
-        }),
-      }
+    failTimeout: assign(({ context, event }) => {
+      assertEvent(event, 'attempt.timeout')
+      const limit = event.phase === 'finalize' ? context.polling.finalizeTimeoutMs : context.polling.phaseTimeoutMs
+      return { failure: timeoutFailure(event.phase, limit, context.status, context.lastError) }
     }),
     /** The provider reported `ERROR` or an unknown status. */
     failVendorError: assign(({ event }, params: { phase: FailurePhase }) => {
-      const r = (event as EventOf<'poll.status' | 'initiate.ok'>).response
-      const status = normalizeStatus(r.videoIdentificationStatus) || 'none'
-      const detail = r.message ? ` (${r.message})` : ''
-      return {
-        status: r.videoIdentificationStatus,
-        message: r.message,
-        failure: failure('vendor-error', params.phase, `${PHASE_NAME[params.phase]}: the provider reported ${status}${detail}; restart the identification`, {
-          vendorStatus: status,
-        }),
-      }
+      assertEvent(event, ['poll.status', 'initiate.ok'])
+      const r = event.response
+      return { status: providerText(r.videoIdentificationStatus), message: providerText(r.message), failure: vendorFailure(params.phase, r) }
     }),
     /** A URL from the provider failed `isSafeUrl`; it is not kept anywhere. */
     failUnsafeUrl: assign(({ event }, params: { phase: FailurePhase }) => {
-      const url = (event as EventOf<'poll.status' | 'initiate.ok'>).response.videoIdentificationUrl
-      const what = url === null || url === '' ? 'no URL' : 'a URL that is not safe to open (not https, or not an allowed host)'
-      return { failure: failure('unsafe-url', params.phase, `${PHASE_NAME[params.phase]}: the provider returned ${what}; it was not opened`) }
+      assertEvent(event, ['poll.status', 'initiate.ok'])
+      return { failure: unsafeUrlFailure(params.phase, event.response.videoIdentificationUrl) }
     }),
-    /** The provider redirected to the Fail URL. */
-    failRedirect: assign((_, params: { phase: FailurePhase }) => ({
-      failure: failure(
-        'redirect-failed',
-        params.phase,
-        params.phase === 'A' ? 'The ID capture was not completed (Fail redirect)' : 'The document was not signed (Fail redirect)',
-      ),
+    /** A Fail redirect that the provider's status did not contradict within `failConfirmMs`. */
+    failRedirect: assign(({ context }, params: { phase: PollPhase }) => ({
+      failure: redirectFailure(params.phase, context.polling.failConfirmMs, context.status, context.lastError),
     })),
     /** A redirect came back to a browser that holds no flow. */
-    failLost: assign({
-      failure: (): Failure => ({
-        reason: 'redirect-failed',
-        retryable: false,
-        message:
-          'This browser has no identification in progress (the tab expired, or it was started on another device). Please restart the identification.',
-      }),
-    }),
+    failLost: assign({ failure: () => lostFailure() }),
     /** The host cancelled the flow. */
-    failCancelled: assign({
-      failure: (): Failure => ({ reason: 'cancelled', retryable: false, message: 'The identification was cancelled' }),
-    }),
+    failCancelled: assign({ failure: () => cancelledFailure() }),
   },
 }).createMachine({
   id: 'identification',
@@ -300,6 +225,7 @@ export const identificationMachine = setup({
   context: ({ input }) => ({
     ...resolveInput(input),
     restart: false,
+    step: null,
     identificationUrl: null,
     signingUrl: null,
     status: null,
@@ -314,39 +240,49 @@ export const identificationMachine = setup({
   }),
   initial: 'idle',
   output: ({ context }) => context.result!,
+  on: {
+    'attempt.error': { guard: 'attemptIsCurrent', actions: 'recordError' },
+    'attempt.failed': { guard: 'attemptIsCurrent', target: '.failed', actions: 'failFromError' },
+    'attempt.timeout': { guard: 'attemptIsCurrent', target: '.failed', actions: 'failTimeout' },
+  },
   states: {
     idle: {
-      description: 'Nothing started. START initiates; RESTART initiates with isRestartIdentification; REDIRECT picks up a flow started elsewhere; LOST: a redirect came back to a browser that holds no flow.',
+      description:
+        'Nothing started. START initiates; RESTART initiates with isRestartIdentification; REDIRECT picks up a flow started elsewhere (step says which); LOST: a redirect came back to a browser that holds no flow.',
       on: {
         START: { target: 'initiating' },
         RESTART: { target: 'initiating', actions: 'markRestart' },
         LOST: { target: 'failed', actions: 'failLost' },
         REDIRECT: [
-          { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
-          { guard: 'redirectIsSigning', target: 'pollingB', actions: 'storeCallbackId' },
-          { guard: 'redirectSucceeded', target: 'pollingA', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'success', step: 'signing' } }, target: 'pollingB', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'success', step: 'identification' } }, target: 'pollingA', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'fail', step: 'signing' } }, target: 'pollingB.confirming' },
+          { guard: { type: 'redirectIs', params: { outcome: 'fail', step: 'identification' } }, target: 'pollingA.confirming' },
         ],
       },
     },
     initiating: {
       description: 'POST initiate (isRestartIdentification on a restart), retried on retryable errors until the phase deadline.',
-      entry: 'beginStep',
+      tags: ['working'],
+      entry: { type: 'beginStep', params: { phase: 'initiate' } },
+      exit: 'endStep',
       initial: 'running',
       states: {
         running: {
-          description: 'The worker runs; a new deadline or status re-enters this state so that the worker input (kept in snapshots) carries it.',
+          description: 'The worker runs; a new deadline re-enters this state so that the worker input (kept in snapshots) carries it.',
           on: {
-            'attempt.armed': { target: 'running', reenter: true, actions: 'storeDeadline' },
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'running', reenter: true, actions: 'storeDeadline' },
           },
           invoke: {
             id: 'initiate',
             src: 'initiator',
             input: ({ context }: { context: Ctx }): InitiatorInput => ({
+              phase: 'initiate',
               request: {
                 userId: context.userId,
                 isRestartIdentification: context.restart,
+                ...context.initiate,
                 correlationType: context.initiate.correlationType ?? 0,
-                ...stripUndefined({ ...context.initiate, correlationType: undefined }),
               },
               deadlineAt: context.deadlineAt,
               nextAttemptAt: context.nextAttemptAt,
@@ -357,9 +293,6 @@ export const identificationMachine = setup({
         },
       },
       on: {
-        'attempt.error': { actions: 'recordError' },
-        'attempt.failed': { target: 'failed', actions: { type: 'failFromError', params: { phase: 'initiate' } } },
-        'attempt.timeout': { target: 'failed', actions: { type: 'failTimeout', params: { phase: 'initiate' } } },
         'initiate.ok': [
           { guard: 'initiateIsVendorError', target: 'failed', actions: { type: 'failVendorError', params: { phase: 'initiate' } } },
           { guard: 'initiateUrlIsSafe', target: 'identifying', actions: 'storeIdentificationUrl' },
@@ -369,11 +302,12 @@ export const identificationMachine = setup({
       },
     },
     identifying: {
-      description: 'The user is at the ID-capture URL; waits for the Success or Fail redirect.',
+      description: 'The user is at the ID-capture URL; waits for the Success or Fail redirect (a Fail redirect is confirmed with the provider first).',
+      tags: ['awaitingUser'],
       on: {
         REDIRECT: [
-          { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
-          { guard: 'redirectSucceeded', target: 'pollingA', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'success' } }, target: 'pollingA', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'fail' } }, target: 'pollingA.confirming' },
         ],
         RESTART: { target: 'initiating', actions: 'markRestart' },
         CANCEL: { target: 'failed', actions: 'failCancelled' },
@@ -381,13 +315,15 @@ export const identificationMachine = setup({
     },
     pollingA: {
       description: 'Polls the status until SIGN_SESSION_ID_SUCCESSFULLY_CREATED; fails after phaseTimeoutMs without a status change.',
-      entry: 'beginStep',
+      tags: ['working'],
+      entry: { type: 'beginStep', params: { phase: 'A' } },
+      exit: 'endStep',
       initial: 'running',
       states: {
         running: {
           description: 'The worker runs; a new deadline or status re-enters this state so that the worker input (kept in snapshots) carries it.',
           on: {
-            'attempt.armed': { target: 'running', reenter: true, actions: 'storeDeadline' },
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'running', reenter: true, actions: 'storeDeadline' },
             'poll.status': {
               guard: { type: 'statusIs', params: { phase: 'A', is: 'pending' } },
               target: 'running',
@@ -395,23 +331,22 @@ export const identificationMachine = setup({
               actions: 'recordPendingStatus',
             },
           },
-          invoke: {
-            id: 'pollA',
-            src: 'statusPoller',
-            input: ({ context }: { context: Ctx }) => pollerInput(context, 'A'),
+          invoke: { id: 'pollA', src: 'statusPoller', input: ({ context }: { context: Ctx }) => pollerInput(context, 'A', false) },
+        },
+        confirming: {
+          description:
+            'After a Fail redirect: polls for at most failConfirmMs. A status that completes the step goes on as after Success, ERROR fails (vendor-error), nothing decisive fails (redirect-failed).',
+          on: {
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'confirming', reenter: true, actions: 'storeDeadline' },
+            'attempt.timeout': { guard: 'attemptIsCurrent', target: '#identification.failed', actions: { type: 'failRedirect', params: { phase: 'A' } } },
+            REDIRECT: { guard: { type: 'redirectIs', params: { outcome: 'success' } }, target: 'running', actions: ['storeCallbackId', 'restartDeadline'] },
           },
+          invoke: { id: 'confirmA', src: 'statusPoller', input: ({ context }: { context: Ctx }) => pollerInput(context, 'A', true) },
         },
       },
       on: {
-        'attempt.error': { actions: 'recordError' },
-        'attempt.failed': { target: 'failed', actions: { type: 'failFromError', params: { phase: 'A' } } },
-        'attempt.timeout': { target: 'failed', actions: { type: 'failTimeout', params: { phase: 'A' } } },
         'poll.status': [
-          {
-            guard: 'signingReadyWithSafeUrl',
-            target: 'phaseA',
-            actions: 'storeSigningUrl',
-          },
+          { guard: 'signingReadyWithSafeUrl', target: 'phaseA', actions: 'storeSigningUrl' },
           {
             guard: { type: 'statusIs', params: { phase: 'A', is: 'signing-ready' } },
             target: 'failed',
@@ -430,6 +365,7 @@ export const identificationMachine = setup({
     },
     phaseA: {
       description: 'The signing URL is known; waits for CONTINUE (adapters may send it themselves).',
+      tags: ['awaitingUser'],
       on: {
         CONTINUE: { target: 'signing' },
         RESTART: { target: 'initiating', actions: 'markRestart' },
@@ -437,11 +373,12 @@ export const identificationMachine = setup({
       },
     },
     signing: {
-      description: 'The user is at the signing URL; waits for the Success or Fail redirect.',
+      description: 'The user is at the signing URL; waits for the Success or Fail redirect (a Fail redirect is confirmed with the provider first).',
+      tags: ['awaitingUser'],
       on: {
         REDIRECT: [
-          { guard: 'redirectFailed', target: 'failed', actions: { type: 'failRedirect', params: { phase: 'B' } } },
-          { guard: 'redirectSucceeded', target: 'pollingB', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'success' } }, target: 'pollingB', actions: 'storeCallbackId' },
+          { guard: { type: 'redirectIs', params: { outcome: 'fail' } }, target: 'pollingB.confirming' },
         ],
         RESTART: { target: 'initiating', actions: 'markRestart' },
         CANCEL: { target: 'failed', actions: 'failCancelled' },
@@ -449,13 +386,15 @@ export const identificationMachine = setup({
     },
     pollingB: {
       description: 'Polls the status until DOCUMENT_SIGN_SUCCESS (a stale SIGN_SESSION_ID_SUCCESSFULLY_CREATED means wait).',
-      entry: 'beginStep',
+      tags: ['working'],
+      entry: { type: 'beginStep', params: { phase: 'B' } },
+      exit: 'endStep',
       initial: 'running',
       states: {
         running: {
           description: 'The worker runs; a new deadline or status re-enters this state so that the worker input (kept in snapshots) carries it.',
           on: {
-            'attempt.armed': { target: 'running', reenter: true, actions: 'storeDeadline' },
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'running', reenter: true, actions: 'storeDeadline' },
             'poll.status': {
               guard: { type: 'statusIs', params: { phase: 'B', is: 'pending' } },
               target: 'running',
@@ -463,17 +402,20 @@ export const identificationMachine = setup({
               actions: 'recordPendingStatus',
             },
           },
-          invoke: {
-            id: 'pollB',
-            src: 'statusPoller',
-            input: ({ context }: { context: Ctx }) => pollerInput(context, 'B'),
+          invoke: { id: 'pollB', src: 'statusPoller', input: ({ context }: { context: Ctx }) => pollerInput(context, 'B', false) },
+        },
+        confirming: {
+          description:
+            'After a Fail redirect: polls for at most failConfirmMs. DOCUMENT_SIGN_SUCCESS goes on to finalize, ERROR fails (vendor-error), nothing decisive fails (redirect-failed).',
+          on: {
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'confirming', reenter: true, actions: 'storeDeadline' },
+            'attempt.timeout': { guard: 'attemptIsCurrent', target: '#identification.failed', actions: { type: 'failRedirect', params: { phase: 'B' } } },
+            REDIRECT: { guard: { type: 'redirectIs', params: { outcome: 'success' } }, target: 'running', actions: ['storeCallbackId', 'restartDeadline'] },
           },
+          invoke: { id: 'confirmB', src: 'statusPoller', input: ({ context }: { context: Ctx }) => pollerInput(context, 'B', true) },
         },
       },
       on: {
-        'attempt.error': { actions: 'recordError' },
-        'attempt.failed': { target: 'failed', actions: { type: 'failFromError', params: { phase: 'B' } } },
-        'attempt.timeout': { target: 'failed', actions: { type: 'failTimeout', params: { phase: 'B' } } },
         'poll.status': [
           { guard: { type: 'statusIs', params: { phase: 'B', is: 'signed' } }, target: 'phaseB', actions: 'markSigned' },
           {
@@ -487,19 +429,23 @@ export const identificationMachine = setup({
       },
     },
     phaseB: {
-      description: 'DOCUMENT_SIGN_SUCCESS seen; POST finalize with one fixed payload, retried until finalizeTimeoutMs.',
-      entry: 'beginStep',
+      description:
+        'DOCUMENT_SIGN_SUCCESS seen; POST finalize with one fixed payload, retried (also on 400: the provider is behind its own status) until finalizeTimeoutMs.',
+      tags: ['working'],
+      entry: { type: 'beginStep', params: { phase: 'finalize' } },
+      exit: 'endStep',
       initial: 'running',
       states: {
         running: {
-          description: 'The worker runs; a new deadline or status re-enters this state so that the worker input (kept in snapshots) carries it.',
+          description: 'The worker runs; a new deadline re-enters this state so that the worker input (kept in snapshots) carries it.',
           on: {
-            'attempt.armed': { target: 'running', reenter: true, actions: 'storeDeadline' },
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'running', reenter: true, actions: 'storeDeadline' },
           },
           invoke: {
             id: 'finalize',
             src: 'finalizer',
             input: ({ context }: { context: Ctx }): FinalizerInput => ({
+              phase: 'finalize',
               payload: context.finalizePayload!,
               deadlineAt: context.deadlineAt,
               nextAttemptAt: context.nextAttemptAt,
@@ -510,9 +456,6 @@ export const identificationMachine = setup({
         },
       },
       on: {
-        'attempt.error': { actions: 'recordError' },
-        'attempt.failed': { target: 'failed', actions: { type: 'failFromError', params: { phase: 'finalize' } } },
-        'attempt.timeout': { target: 'failed', actions: { type: 'failTimeout', params: { phase: 'finalize' } } },
         'finalize.ok': { target: 'finalized', actions: 'storeResult' },
         CANCEL: { target: 'failed', actions: 'failCancelled' },
       },
@@ -520,9 +463,12 @@ export const identificationMachine = setup({
     finalized: {
       description: 'Final. Output: { correlationId, individualId }.',
       type: 'final',
+      tags: ['ended'],
     },
     failed: {
-      description: 'Not final: context.failure says why. RETRY re-enters the failed step when failure.retryable; RESTART initiates again.',
+      description:
+        'Not final: context.failure says why. RETRY re-enters the failed step when failure.retryable (always for finalize, with the same payload); RESTART initiates again.',
+      tags: ['ended'],
       on: {
         RETRY: [
           { guard: { type: 'canRetry', params: { phase: 'initiate' } }, target: 'initiating', actions: 'clearFailure' },
@@ -536,25 +482,20 @@ export const identificationMachine = setup({
   },
 })
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {}
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v
-  return out
-}
-
-function pollerInput(context: Ctx, phase: PollPhase): PollerInput {
+function pollerInput(context: Ctx, phase: PollPhase, confirm: boolean): PollerInput {
   return {
     phase,
+    confirm,
     userId: context.userId,
     userType: context.userType,
     pendingStatuses: context.pendingStatuses,
     lastStatus: normalizeStatus(context.status),
     deadlineAt: context.deadlineAt,
     nextAttemptAt: context.nextAttemptAt,
-    timeoutMs: context.polling.phaseTimeoutMs,
+    timeoutMs: confirm ? context.polling.failConfirmMs : context.polling.phaseTimeoutMs,
     polling: context.polling,
   }
 }
 
-/** The snapshot type of the identification chart. */
+/** The type of the identification chart. */
 export type IdentificationMachine = typeof identificationMachine

@@ -1,11 +1,15 @@
 import * as z from 'zod/mini'
 import { DEFAULT_POLLING } from './schedule.js'
-import type { IdentificationInput, ResolvedPolling, UserType } from './types.js'
+import type { ResolvedInput, ResolvedPolling, UserType } from './types.js'
 
 const userId = z.int().check(z.minimum(1), z.maximum(2147483647))
 const userType = z.union([z.literal(0), z.literal(1)])
 const ms = z.int().check(z.minimum(0), z.maximum(24 * 3600_000))
+/** A duration that must be at least 1 ms: one check per bound, so a bad value gets one message. */
+const positiveMs = z.int().check(z.minimum(1), z.maximum(24 * 3600_000))
 const text = z.string().check(z.maxLength(512))
+/** An audit field: the provider documents them as `string | null`; `null` means "not sent". */
+const auditText = z.optional(z.nullable(text))
 
 /** The zod schema of the chart's input ({@link IdentificationInput}). */
 export const identificationInputSchema = z.strictObject({
@@ -15,20 +19,21 @@ export const identificationInputSchema = z.strictObject({
   allowedHosts: z.optional(z.array(text).check(z.maxLength(64))),
   polling: z.optional(
     z.strictObject({
-      intervalMs: z.optional(ms.check(z.minimum(1))),
-      maxIntervalMs: z.optional(ms.check(z.minimum(1))),
+      intervalMs: z.optional(positiveMs),
+      maxIntervalMs: z.optional(positiveMs),
       jitter: z.optional(z.number().check(z.minimum(0), z.maximum(1))),
-      phaseTimeoutMs: z.optional(ms.check(z.minimum(1))),
-      finalizeTimeoutMs: z.optional(ms.check(z.minimum(1))),
+      phaseTimeoutMs: z.optional(positiveMs),
+      finalizeTimeoutMs: z.optional(positiveMs),
+      failConfirmMs: z.optional(ms),
     }),
   ),
   initiate: z.optional(
     z.strictObject({
-      localTimezone: z.optional(text),
-      userAgent: z.optional(text),
-      browserLanguage: z.optional(text),
-      userLanguage: z.optional(text),
-      deviceName: z.optional(text),
+      localTimezone: auditText,
+      userAgent: auditText,
+      browserLanguage: auditText,
+      userLanguage: auditText,
+      deviceName: auditText,
       correlationType: z.optional(z.int().check(z.minimum(0), z.maximum(255))),
     }),
   ),
@@ -80,17 +85,6 @@ export function describeIssues(issues: readonly Issue[], prefix = ''): string {
     .join('; ')
 }
 
-/** Input with every default filled in, as the chart keeps it in context. */
-export interface ResolvedInput {
-  userId: number
-  userType: UserType
-  pendingStatuses: string[]
-  allowedHosts: string[]
-  polling: ResolvedPolling
-  initiate: NonNullable<IdentificationInput['initiate']>
-  finalize: { bTrustAppCallBackId: string | null; correlationType: number }
-}
-
 /**
  * Validates the chart's input and fills in the defaults.
  * @throws TypeError naming every bad field, e.g. `userId: must be >= 1`
@@ -112,10 +106,17 @@ export function resolveInput(input: unknown): ResolvedInput {
     pendingStatuses: v.pendingStatuses ?? [],
     allowedHosts: v.allowedHosts ?? [],
     polling,
-    initiate: { ...v.initiate },
+    initiate: withoutNulls(v.initiate ?? {}),
     finalize: {
       bTrustAppCallBackId: v.finalize?.bTrustAppCallBackId ?? null,
       correlationType: v.finalize?.correlationType ?? 0,
     },
   }
+}
+
+/** The audit fields that have a value: `null` and `undefined` ones are left out of the body. */
+function withoutNulls<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], null | undefined> } {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(o)) if (v !== null && v !== undefined) out[k] = v
+  return out as { [K in keyof T]?: Exclude<T[K], null | undefined> }
 }

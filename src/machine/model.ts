@@ -1,5 +1,5 @@
 import type { IdentificationEvent } from './events.js'
-import type { IdentificationInput, StatusResponse } from './types.js'
+import type { FailurePhase, IdentificationInput, StatusResponse } from './types.js'
 import { topState } from './persistence.js'
 
 /** Options of {@link createModelOptions}. */
@@ -26,18 +26,18 @@ const status = (s: string | null, url: string | null = null): StatusResponse => 
  * One representative event for every distinct thing that can happen: each failure kind, each
  * status class, safe and unsafe URLs. Worker events are the chart's `initiate.ok`, `poll.status`,
  * `finalize.ok` and `attempt.*`; `attempt.armed` and `attempt.error` only restart a worker or
- * record an error and are left out, so every generated step changes the state.
+ * record an error and are left out, so every generated step changes the state. The `attempt.*`
+ * events carry the step that sends them: pass `phase` (the snapshot's `context.step`) to get the
+ * ones that step can send, none without it.
  */
-export function modelEvents(options: Pick<ModelOptions, 'hostEvents'> = {}): IdentificationEvent[] {
+export function modelEvents(options: Pick<ModelOptions, 'hostEvents'> = {}, phase: FailurePhase | null = null): IdentificationEvent[] {
   const events: IdentificationEvent[] = [
     { type: 'START' },
     { type: 'REDIRECT', outcome: 'success' },
     { type: 'REDIRECT', outcome: 'fail' },
     { type: 'REDIRECT', outcome: 'success', step: 'signing' },
+    { type: 'REDIRECT', outcome: 'fail', step: 'signing' },
     { type: 'CONTINUE' },
-    { type: 'attempt.failed', error: { kind: 'unauthorized', httpStatus: 401, message: 'answered 401 after a token refresh' } },
-    { type: 'attempt.failed', error: { kind: 'rejected', httpStatus: 404, message: 'answered 404' } },
-    { type: 'attempt.timeout' },
     { type: 'initiate.ok', response: status('STARTED', SAFE_URL) },
     { type: 'initiate.ok', response: status('STARTED', UNSAFE_URL) },
     { type: 'initiate.ok', response: status('ERROR') },
@@ -49,19 +49,31 @@ export function modelEvents(options: Pick<ModelOptions, 'hostEvents'> = {}): Ide
     ].map((response) => ({ type: 'poll.status' as const, response, at: 0, nextAttemptAt: 0 })),
     { type: 'finalize.ok', result: { correlationId: '834d03b9-d24f-4d7b-950f-69aadff41599', individualId: 989 } },
   ]
+  if (phase !== null) {
+    events.push(
+      { type: 'attempt.failed', phase, error: { kind: 'unauthorized', httpStatus: 401, message: 'answered 401 after a token refresh' } },
+      { type: 'attempt.failed', phase, error: { kind: 'rejected', httpStatus: 404, message: 'answered 404' } },
+      { type: 'attempt.timeout', phase },
+    )
+  }
   if (options.hostEvents ?? true) events.push({ type: 'RESTART' }, { type: 'CANCEL' }, { type: 'RETRY' }, { type: 'LOST' })
   return events
 }
 
+/** The sub-state a model state keeps apart: a confirming poll after a Fail redirect. */
+const CONFIRMING = 'confirming'
+
 /**
- * Identifies a model state by what a user can tell apart: the top-level state and, in
- * `failed`, the failure's reason and phase. Two snapshots that differ only in times or
- * counters are the same model state.
+ * Identifies a model state by what a user can tell apart: the top-level state (with
+ * `(confirming)` for the poll that checks a Fail redirect) and, in `failed`, the failure's
+ * reason and phase. Two snapshots that differ only in times or counters are the same model state.
  */
 export function serializeModelState(snapshot: { value: unknown; context: { failure: { reason: string; phase?: string } | null } }): string {
   const f = snapshot.context.failure
   const top = topState(snapshot.value)
-  return top === 'failed' && f ? `failed:${f.reason}:${f.phase ?? '-'}` : top
+  if (top === 'failed' && f) return `failed:${f.reason}:${f.phase ?? '-'}`
+  const sub = snapshot.value && typeof snapshot.value === 'object' ? (snapshot.value as Record<string, unknown>)[top] : undefined
+  return sub === CONFIRMING ? `${top}(${CONFIRMING})` : top
 }
 
 /**
@@ -74,7 +86,7 @@ export function serializeModelState(snapshot: { value: unknown; context: { failu
  */
 export function createModelOptions(options: ModelOptions = {}) {
   return {
-    events: modelEvents(options),
+    events: (snapshot: { context: { step: FailurePhase | null } }) => modelEvents(options, snapshot.context.step),
     serializeState: serializeModelState as (s: unknown) => string,
     input: options.input ?? { userId: 1, userType: 0 as const },
   }

@@ -1,7 +1,8 @@
 import type { Snapshot } from 'xstate'
+import { identificationMachine } from './identificationMachine.js'
 
-/** The version of the persisted envelope; bumped when the chart changes incompatibly. */
-export const SNAPSHOT_VERSION = 1
+/** The version of the persisted envelope; bumped when the chart changes incompatibly (2: worker events carry their phase, `context.step`, confirming polls). */
+export const SNAPSHOT_VERSION = 2
 const FORMAT = '10npay-identification'
 
 /** What adapters store: the persisted XState snapshot in a versioned envelope. Plain JSON. */
@@ -24,7 +25,8 @@ export class SnapshotRejectedError extends Error {
   override readonly name = 'SnapshotRejectedError'
 }
 
-const STATES = new Set(['idle', 'initiating', 'identifying', 'pollingA', 'phaseA', 'signing', 'pollingB', 'phaseB', 'finalized', 'failed'])
+/** The chart's top-level states, read from the chart. */
+const STATES = new Set(Object.keys(identificationMachine.root.states))
 
 /**
  * Checks a stored value before it is restored: the envelope, the version, the user and the

@@ -7,6 +7,7 @@ export const DEFAULT_POLLING: ResolvedPolling = {
   jitter: 0.1,
   phaseTimeoutMs: 120_000,
   finalizeTimeoutMs: 600_000,
+  failConfirmMs: 10_000,
 }
 
 /**

@@ -1,5 +1,4 @@
-/** The phases in which the status endpoint is polled. */
-export type PollPhase = 'A' | 'B'
+import type { PollPhase } from './types.js'
 
 /**
  * What a status means for the phase being polled:

@@ -21,11 +21,12 @@ export interface InitiateRequest {
   userId: number
   isRestartIdentification: boolean
   correlationType: number
-  localTimezone?: string
-  userAgent?: string
-  browserLanguage?: string
-  userLanguage?: string
-  deviceName?: string
+  /** `null` or absent: not sent. */
+  localTimezone?: string | null
+  userAgent?: string | null
+  browserLanguage?: string | null
+  userLanguage?: string | null
+  deviceName?: string | null
 }
 
 /** Body of `POST /Enrollment/finalize-external-identification`. Always complete. */
@@ -111,24 +112,33 @@ export interface PollingOptions {
    */
   phaseTimeoutMs?: number
   /**
-   * How long finalize is retried on retryable errors before it fails with `timeout`.
+   * How long finalize is retried (on retryable errors and on `400`, the provider being behind
+   * its own status endpoint) before it fails with `timeout`.
    * @default 600000
    */
   finalizeTimeoutMs?: number
+  /**
+   * After a Fail redirect, how long the status endpoint is polled for a decisive answer before
+   * the flow fails with `redirect-failed`: a status that completes the step goes on as after a
+   * Success redirect, `ERROR` or a vendor code fails with `vendor-error`. A redirect is only a
+   * hint; the status endpoint is the source of truth.
+   * @default 10000
+   */
+  failConfirmMs?: number
 }
 
-/** Audit fields sent with initiate. */
+/** Audit fields sent with initiate. `null` (as the provider documents them) is the same as absent: not sent. */
 export interface InitiateOptions {
   /** e.g. `"Europe/Sofia"` */
-  localTimezone?: string
+  localTimezone?: string | null
   /** e.g. `"Chrome/119.0"` */
-  userAgent?: string
+  userAgent?: string | null
   /** e.g. `"bg"` */
-  browserLanguage?: string
+  browserLanguage?: string | null
   /** e.g. `"bg"` */
-  userLanguage?: string
+  userLanguage?: string | null
   /** e.g. `"MacBook Pro"` */
-  deviceName?: string
+  deviceName?: string | null
   /**
    * @default 0
    */
@@ -163,3 +173,85 @@ export interface IdentificationInput {
 
 /** Polling settings with every default filled in. */
 export type ResolvedPolling = Required<PollingOptions>
+
+/** Input with every default filled in, as the chart keeps it in context. */
+export interface ResolvedInput {
+  userId: number
+  userType: UserType
+  pendingStatuses: string[]
+  allowedHosts: string[]
+  polling: ResolvedPolling
+  /** The audit fields that have a value (`null` and absent ones are left out). */
+  initiate: { localTimezone?: string; userAgent?: string; browserLanguage?: string; userLanguage?: string; deviceName?: string; correlationType?: number }
+  finalize: { bTrustAppCallBackId: string | null; correlationType: number }
+}
+
+/** The phases in which the status endpoint is polled. */
+export type PollPhase = 'A' | 'B'
+
+/** The chart's context: plain JSON, never a token or a function. Times are absolute ms of the injected clock. */
+export interface IdentificationContext extends ResolvedInput {
+  /** The next initiate sends `isRestartIdentification: true`. */
+  restart: boolean
+  /** The step whose worker runs now (`null` outside `initiating`, `pollingA`, `pollingB`, `phaseB`). */
+  step: FailurePhase | null
+  /** The ID-capture URL from initiate (already checked with `isSafeUrl`). */
+  identificationUrl: string | null
+  /** The signing URL from phase A (already checked with `isSafeUrl`). */
+  signingUrl: string | null
+  /** The last `videoIdentificationStatus` seen, as the provider wrote it. */
+  status: string | null
+  /** The last `message` the provider sent. */
+  message: string | null
+  /** When the running step fails (`null` until its worker arms it). */
+  deadlineAt: number | null
+  /** When the running worker sends its next request (`null`: at once). */
+  nextAttemptAt: number | null
+  /** The last retryable request error of the running step. */
+  lastError: ErrorInfo | null
+  /** `DOCUMENT_SIGN_SUCCESS` was seen: the only way into `phaseB`. */
+  signed: boolean
+  /** The finalize body, fixed when `phaseB` is first entered so that every retry is identical. */
+  finalizePayload: FinalizeRequest | null
+  /** Why the flow is in `failed`. */
+  failure: Failure | null
+  /** The ids from finalize. */
+  result: IdentificationResult | null
+}
+
+/** What every worker's input holds: the step, its absolute times and the schedule. */
+export interface StepInput {
+  /** The step, sent back in every `attempt.*` event. */
+  phase: FailurePhase
+  /** When the step fails; `null`: the worker arms `now + timeoutMs` first. */
+  deadlineAt: number | null
+  /** When the next request goes (`null`: at once, after a timer turn). */
+  nextAttemptAt: number | null
+  /** How long after the last change the step fails. */
+  timeoutMs: number
+  polling: ResolvedPolling
+}
+/** Input of the `initiator` worker. */
+export interface InitiatorInput extends StepInput {
+  phase: 'initiate'
+  request: InitiateRequest
+}
+/** Input of the `statusPoller` worker. */
+export interface PollerInput extends StepInput {
+  phase: PollPhase
+  userId: number
+  userType: UserType
+  pendingStatuses: string[]
+  /** The normalised status the poll starts from; a different one is a change. */
+  lastStatus: string
+  /**
+   * A confirming poll after a Fail redirect: only a status that completes the step, `ERROR`
+   * or a vendor code is reported; anything else is polled again until the deadline.
+   */
+  confirm: boolean
+}
+/** Input of the `finalizer` worker. */
+export interface FinalizerInput extends StepInput {
+  phase: 'finalize'
+  payload: FinalizeRequest
+}

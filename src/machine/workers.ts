@@ -2,10 +2,9 @@ import { fromCallback } from 'xstate'
 import type { Clock } from './clock.js'
 import { systemClock } from './clock.js'
 import type { WorkerEvent } from './events.js'
-import type { FinalizerInput, InitiatorInput, PollerInput } from './identificationMachine.js'
 import { nextPollDelay } from './schedule.js'
 import { classifyStatus, normalizeStatus } from './status.js'
-import type { ErrorInfo, ErrorKind, IdentificationApi, ResolvedPolling } from './types.js'
+import type { ErrorInfo, ErrorKind, FinalizerInput, IdentificationApi, InitiatorInput, PollerInput, StepInput } from './types.js'
 
 /** What the workers need from the host. */
 export interface WorkerDeps {
@@ -52,13 +51,6 @@ export function toErrorInfo(err: unknown): { info: ErrorInfo; retryable: boolean
   return { info: { kind: 'network', message }, retryable: true }
 }
 
-interface StepInput {
-  deadlineAt: number | null
-  nextAttemptAt: number | null
-  timeoutMs: number
-  polling: ResolvedPolling
-}
-
 /**
  * What one attempt decided: `'again'` keeps looping (a pending status that did not
  * change); an event ends this worker (the chart moves on or re-enters the step).
@@ -70,44 +62,60 @@ type Outcome = WorkerEvent | 'again'
  * absolute times, retrying retryable errors on the poll schedule until the deadline. One
  * `AbortController` and at most two timers per run (the deadline and the next attempt);
  * stopping the actor aborts the request in flight and clears both.
+ *
+ * The loop never spins: the deadline is checked before every attempt, and every attempt waits
+ * for a timer turn of the clock even when it is already due. A transport that answers without
+ * I/O (an in-process simulator, a `fetch` that rejects at once) would otherwise keep the loop in
+ * microtasks, where neither the deadline's timer nor anything else in the process gets a turn.
+ *
+ * @param retryAlso errors that are not `retryable` but are retried in this step all the same
  */
 function runStep(
   deps: Required<Omit<WorkerDeps, 'gate'>>,
   input: StepInput,
   sendBack: (e: WorkerEvent) => void,
   attempt: (signal: AbortSignal) => Promise<Outcome>,
+  retryAlso?: (error: ErrorInfo) => boolean,
 ): () => void {
   const { clock, random } = deps
+  const { phase } = input
   if (input.deadlineAt === null) {
     // The chart re-enters the step with this deadline in the worker's input, so that a
     // restored snapshot carries it; this run sends nothing else.
-    sendBack({ type: 'attempt.armed', deadlineAt: clock.now() + input.timeoutMs })
+    sendBack({ type: 'attempt.armed', phase, deadlineAt: clock.now() + input.timeoutMs })
     return () => {}
   }
   const deadlineAt = input.deadlineAt
   const controller = new AbortController()
   let stopped = false
-  let wake: unknown
+  /** The timer of the next attempt, and how to clear it. */
+  let wake: { id: unknown; clear: (id: unknown) => void } | undefined
   let wakeResolve: (() => void) | undefined
-  const finish = (e: WorkerEvent) => {
-    if (stopped) return
+  const stop = () => {
     stopped = true
     clock.clearTimeout(deadlineTimer)
-    clock.clearTimeout(wake)
-    sendBack(e)
-  }
-  const deadlineTimer = clock.setTimeout(() => {
-    finish({ type: 'attempt.timeout' })
+    if (wake) wake.clear(wake.id)
     controller.abort()
     wakeResolve?.()
-  }, Math.max(0, deadlineAt - clock.now()))
+  }
+  const finish = (e: WorkerEvent) => {
+    if (stopped) return
+    stop()
+    sendBack(e)
+  }
+  const timeout = () => finish({ type: 'attempt.timeout', phase })
+  const deadlineTimer = clock.setTimeout(timeout, Math.max(0, deadlineAt - clock.now()))
 
+  /**
+   * Resolves at `at` on the clock. An attempt that is already due still waits for one turn of
+   * the event loop (not of the injected clock: a simulated clock only moves when a test moves
+   * it, and a due attempt must not wait for that).
+   */
   const sleepUntil = (at: number) =>
     new Promise<void>((resolve) => {
-      const ms = at - clock.now()
-      if (ms <= 0) return resolve()
       wakeResolve = resolve
-      wake = clock.setTimeout(resolve, ms)
+      const ms = at - clock.now()
+      wake = ms > 0 ? { id: clock.setTimeout(resolve, ms), clear: (id) => clock.clearTimeout(id) } : nextTurn(resolve)
     })
 
   // The deadline is `timeoutMs` after the last status change (or the step's start): the
@@ -121,18 +129,19 @@ function runStep(
 
   const loop = async () => {
     let next = input.nextAttemptAt ?? clock.now()
-    while (!stopped) {
+    for (;;) {
       await sleepUntil(next)
       if (stopped) return
+      if (clock.now() >= deadlineAt) return timeout()
       let outcome: Outcome
       try {
         outcome = await attempt(controller.signal)
       } catch (err) {
         if (stopped) return
         const { info, retryable, retryAfterMs } = toErrorInfo(err)
-        if (!retryable) return finish({ type: 'attempt.failed', error: info })
+        if (!retryable && !retryAlso?.(info)) return finish({ type: 'attempt.failed', phase, error: info })
         next = scheduleNext(retryAfterMs)
-        sendBack({ type: 'attempt.error', error: info, nextAttemptAt: next })
+        sendBack({ type: 'attempt.error', phase, error: info, nextAttemptAt: next })
         continue
       }
       if (stopped) return
@@ -140,14 +149,25 @@ function runStep(
       next = scheduleNext()
     }
   }
-  loop().catch((err: unknown) => finish({ type: 'attempt.failed', error: toErrorInfo(err).info }))
-  return () => {
-    stopped = true
-    clock.clearTimeout(deadlineTimer)
-    clock.clearTimeout(wake)
-    controller.abort()
-  }
+  loop().catch((err: unknown) => finish({ type: 'attempt.failed', phase, error: toErrorInfo(err).info }))
+  return stop
 }
+
+/**
+ * Runs `fn` on the next turn of the event loop, after the timers that are due: `setImmediate`
+ * where there is one (Node), else `setTimeout(fn, 0)`.
+ */
+function nextTurn(fn: () => void): { id: unknown; clear: (id: unknown) => void } {
+  const g = globalThis as { setImmediate?: (fn: () => void) => unknown; clearImmediate?: (id: unknown) => void }
+  if (g.setImmediate && g.clearImmediate) return { id: g.setImmediate(fn), clear: g.clearImmediate }
+  return { id: setTimeout(fn, 0), clear: (id) => clearTimeout(id as ReturnType<typeof setTimeout>) }
+}
+
+/**
+ * Finalize's `400` means "not at `DOCUMENT_SIGN_SUCCESS` yet". The chart finalizes only after
+ * it saw that status, so the provider is behind its own status endpoint: retry, same payload.
+ */
+const finalizeNotReady = (e: ErrorInfo) => e.kind === 'rejected' && e.httpStatus === 400
 
 /**
  * The chart's three workers bound to an API and a clock, for
@@ -168,7 +188,7 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
     )
   const statusPoller: Cb<PollerInput> = ({ input, sendBack }) => {
     const req = { userId: input.userId, userType: input.userType }
-    const { phase, pendingStatuses, lastStatus, polling } = input
+    const { phase, pendingStatuses, lastStatus, polling, confirm } = input
     return runStep(
       d,
       input,
@@ -176,8 +196,9 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
       async (signal) => {
         const response = await api.getStatus(req, { signal })
         const status = normalizeStatus(response.videoIdentificationStatus)
-        // Unchanged and still pending: loop on, no event, no transition, no snapshot.
-        if (status === lastStatus && classifyStatus(status, phase, pendingStatuses) === 'pending') return 'again'
+        // Still pending and unchanged (or confirming a Fail redirect, where only a decisive
+        // status counts): loop on, no event, no transition, no snapshot.
+        if ((confirm || status === lastStatus) && classifyStatus(status, phase, pendingStatuses) === 'pending') return 'again'
         const at = d.clock.now()
         return { type: 'poll.status', response, at, nextAttemptAt: at + nextPollDelay(0, polling, d.random()) }
       },
@@ -189,6 +210,7 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
       input,
       sendBack,
       async (signal) => ({ type: 'finalize.ok', result: await api.finalize(input.payload, { signal }) }),
+      finalizeNotReady,
     )
   /** Without a gate the worker runs at once; with one it starts when the gate opens (and not at all if stopped first). */
   const wrap = <I>(run: Cb<I>) =>

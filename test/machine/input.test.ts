@@ -4,7 +4,7 @@ import { resolveInput } from '../../src/machine/input.js'
 describe('input validation', () => {
   it('fills in defaults', () => {
     const r = resolveInput({ userId: 1, userType: 1 })
-    expect(r.polling).toEqual({ intervalMs: 2000, maxIntervalMs: 5000, jitter: 0.1, phaseTimeoutMs: 120_000, finalizeTimeoutMs: 600_000 })
+    expect(r.polling).toEqual({ intervalMs: 2000, maxIntervalMs: 5000, jitter: 0.1, phaseTimeoutMs: 120_000, finalizeTimeoutMs: 600_000, failConfirmMs: 10_000 })
     expect(r.finalize).toEqual({ bTrustAppCallBackId: null, correlationType: 0 })
   })
 

@@ -13,8 +13,8 @@ import { createModelOptions, serializeModelState } from '../../src/machine/model
 import { topState, unwrapSnapshot, wrapSnapshot } from '../../src/machine/persistence.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
-import { flush, simSetup } from '../helpers.js'
-import { plan } from '../model/plan.js'
+import { flush, simSetup, turn } from '../helpers.js'
+import { clickFor, coveringPaths, plan } from '../model/plan.js'
 
 const USER = 88
 const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
@@ -26,8 +26,9 @@ const HOST = new Set(['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRE
  * one restored from the JSON goes on. Returns the final model state and output.
  */
 async function drive(path: Path, interruptAt: number | null) {
-  const env = simSetup({ behaviours: { [USER]: plan(path).behaviour } })
-  const { clock, sim, api } = env
+  const p = plan(path)
+  const env = simSetup({ behaviours: { [USER]: p.behaviour } })
+  const { clock, api } = env
   const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock, random: () => 0.5 }) })
   const trail: string[] = []
   const track = (a: ReturnType<typeof createActor<typeof machine>>) =>
@@ -54,18 +55,7 @@ async function drive(path: Path, interruptAt: number | null) {
     const e = step.event as IdentificationEvent
     const before = topState(actor.getSnapshot().value)
     if (HOST.has(e.type)) {
-      if (e.type === 'REDIRECT') {
-        if (before === 'idle' && e.outcome === 'success') {
-          await api.initiate({ userId: USER, isRestartIdentification: false, correlationType: 0 })
-          sim.act(USER, 'identification', 'success')
-          if (e.step === 'signing') {
-            clock.increment(3000)
-            sim.act(USER, 'signing', 'success')
-          }
-        }
-        if (before === 'identifying') sim.act(USER, 'identification', e.outcome)
-        if (before === 'signing') sim.act(USER, 'signing', e.outcome)
-      }
+      if (e.type === 'REDIRECT') await clickFor(env, USER, p, before, e)
       actor.send(e)
     } else {
       for (let t = 0; t < 120_000 && trail.length - 1 <= cursor; t += 100) {
@@ -89,13 +79,17 @@ const options = createModelOptions()
 const isEnd = (s: { value: unknown }) => ['finalized', 'failed'].includes(topState(s.value))
 const paths = [
   ...(getShortestPaths(identificationMachine, options as never) as Path[]),
-  ...(getSimplePaths(identificationMachine, { ...createModelOptions({ hostEvents: false }), toState: isEnd } as never) as Path[]),
+  ...coveringPaths(
+    getSimplePaths(identificationMachine, { ...createModelOptions({ hostEvents: false }), toState: isEnd } as never) as Path[],
+    serializeModelState,
+  ),
 ]
 
 describe('persistence at every step of every model path', () => {
   it('covers enough paths and steps', () => {
-    expect(paths.length).toBeGreaterThan(60)
-    expect(paths.reduce((n, p) => n + p.steps.length - 1, 0)).toBeGreaterThan(200)
+    // Shortest paths to every model state, plus simple paths that take every edge to an end.
+    expect(paths.length).toBeGreaterThan(50)
+    expect(paths.reduce((n, p) => n + p.steps.length - 1, 0)).toBeGreaterThan(150)
   })
   for (const path of paths) {
     const name = path.steps.slice(1).map((s) => s.event.type).join(' → ') + ` ⇒ ${serializeModelState(path.state)}`
@@ -132,7 +126,7 @@ describe('restoring mid-request and mid-pause', () => {
     const actor = createActor(m1, { input: { userId: 5, userType: 0 }, clock })
     actor.start()
     actor.send({ type: 'REDIRECT', outcome: 'success' })
-    await flush()
+    await turn()
     expect(a.calls()).toBe(1) // in flight
     const json = JSON.stringify(actor.getPersistedSnapshot())
     actor.stop()
@@ -140,7 +134,7 @@ describe('restoring mid-request and mid-pause', () => {
     const m2 = identificationMachine.provide({ actors: createIdentificationWorkers({ api: b.api, clock }) })
     const restored = createActor(m2, { input: { userId: 5, userType: 0 }, clock, snapshot: JSON.parse(json) })
     restored.start()
-    await flush()
+    await turn()
     expect(b.calls()).toBe(1) // the request runs again (at-least-once)
     b.pending[0]!({ videoIdentificationUrl: 'https://sign.example/1', videoIdentificationStatus: 'SIGN_SESSION_ID_SUCCESSFULLY_CREATED', message: null })
     await flush()
@@ -163,7 +157,7 @@ describe('restoring mid-request and mid-pause', () => {
     const actor = createActor(m, { input: { userId: 5, userType: 0 }, clock })
     actor.start()
     actor.send({ type: 'REDIRECT', outcome: 'success' })
-    await flush()
+    await turn()
     expect(polls).toBe(1) // PROCESSING: a change; the next poll is due 2 s later
     const next = actor.getSnapshot().context.nextAttemptAt!
     expect(next).toBe(clock.now() + 2000)
@@ -173,7 +167,7 @@ describe('restoring mid-request and mid-pause', () => {
     actor.stop()
     const restored = createActor(m, { input: { userId: 5, userType: 0 }, clock, snapshot: JSON.parse(json) })
     restored.start()
-    await flush()
+    await turn()
     expect(polls).toBe(1) // not at once: the pause goes on
     clock.increment(1400)
     await flush()

@@ -10,7 +10,8 @@ import type {
 } from '../../machine/types.js'
 import { systemClock, type Clock } from '../../machine/clock.js'
 import { describeIssues } from '../../machine/input.js'
-import { kindForStatus, parseRetryAfter, plainCause, redact, TenNPayError } from './errors.js'
+import { kindForStatus, parseRetryAfter, plainCause, TenNPayError } from './errors.js'
+import { redact } from '../../machine/redact.js'
 import {
   finalizeRequestSchema,
   finalizeResponseSchema,

@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../../machine/clock.js'
-import { TenNPayError, kindForStatus, parseRetryAfter, plainCause, redact } from '../http/errors.js'
+import { TenNPayError, kindForStatus, parseRetryAfter, plainCause } from '../http/errors.js'
+import { redact } from '../../machine/redact.js'
 import { tokenResponseSchema } from '../http/schemas.js'
 import { checkServiceUrl, exchange } from '../http/transport.js'
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { createFileSnapshotStore, createMemorySnapshotStore, runIdentification } from '../../../src/adapters/node/index.js'
-import { topState } from '../../../src/machine/persistence.js'
+import { SNAPSHOT_VERSION, topState } from '../../../src/machine/persistence.js'
 import type { IdentificationApi } from '../../../src/machine/types.js'
 import { driveClock, flush, simSetup } from '../../helpers.js'
 
@@ -122,11 +122,53 @@ describe('runIdentification against the in-process simulator (simulated clock)',
     if (outcome.type === 'failed') expect(outcome.failure.message).toMatch(/no status change for 120 s \(last status: PROCESSING\)/)
   })
 
-  it('fails with redirect-failed when the user presses Fail', async () => {
+  describe('a Fail redirect is a hint: the status endpoint decides', () => {
     for (const step of ['identification', 'signing'] as const) {
-      const { clock, api, clicker } = simSetup()
-      const outcome = await driveClock(clock, runIdentification({ api, userId: USER, userType: 0, clock, onAction: clicker({ [step]: 'fail' }) }))
-      expect(outcome).toMatchObject({ type: 'failed', failure: { reason: 'redirect-failed', phase: step === 'identification' ? 'A' : 'B' } })
+      const phase = step === 'identification' ? 'A' : 'B'
+      it(`${step}: the provider reports ERROR → vendor-error with the provider's message, after asking it`, async () => {
+        const { clock, sim, api, clicker } = simSetup()
+        const outcome = await driveClock(clock, runIdentification({ api, userId: USER, userType: 0, clock, onAction: clicker({ [step]: 'fail' }) }))
+        expect(outcome).toMatchObject({ type: 'failed', failure: { reason: 'vendor-error', phase, vendorStatus: 'ERROR' } })
+        if (outcome.type === 'failed') expect(outcome.failure.message).toContain('The user cancelled the step')
+        expect(sim.requests.filter((r) => r.endpoint === 'status').length).toBeGreaterThan(0)
+      })
+
+      it(`${step}: the provider recorded the step as done → goes on exactly as after Success and finalizes`, async () => {
+        const { clock, sim, api, clicker } = simSetup()
+        const seen: string[] = []
+        const outcome = await driveClock(
+          clock,
+          runIdentification({ api, userId: USER, userType: 0, clock, onAction: clicker({ [step]: 'fail' }, USER, { [step]: 'success' }), onSnapshot: states(seen) }),
+        )
+        expect(outcome.type).toBe('finalized')
+        expect(seen).toContain(step === 'identification' ? 'phaseA' : 'phaseB')
+        expect(sim.requests.filter((r) => r.endpoint === 'finalize').length).toBeGreaterThan(0)
+      })
+
+      it(`${step}: nothing decisive within failConfirmMs → redirect-failed, and polling stops`, async () => {
+        const { clock, sim, api, clicker } = simSetup()
+        let confirmingAt = 0
+        let failedAt = 0
+        const outcome = await driveClock(
+          clock,
+          runIdentification({
+            api, userId: USER, userType: 0, clock, polling: { failConfirmMs: 6000 },
+            onAction: clicker({ [step]: 'fail' }, USER, { [step]: 'none' }),
+            onSnapshot: (s) => {
+              if (s.matches({ [phase === 'A' ? 'pollingA' : 'pollingB']: 'confirming' } as never) && !confirmingAt) confirmingAt = clock.now()
+              if (topState(s.value) === 'failed') failedAt = clock.now()
+            },
+          }),
+        )
+        expect(outcome).toMatchObject({ type: 'failed', failure: { reason: 'redirect-failed', phase, retryable: false } })
+        expect(failedAt - confirmingAt).toBeGreaterThanOrEqual(6000)
+        expect(failedAt - confirmingAt).toBeLessThan(6000 + 500)
+        const polls = sim.requests.filter((r) => r.endpoint === 'status').length
+        clock.increment(60_000)
+        await flush()
+        expect(sim.requests.filter((r) => r.endpoint === 'status').length).toBe(polls)
+        expect(clock.timeouts.size).toBe(0)
+      })
     }
   })
 
@@ -233,7 +275,7 @@ describe('persistence', () => {
     await expect(driveClock(clock, first)).rejects.toMatchObject({ name: 'AbortError' })
     const stored = JSON.parse(await readFile(join(dir, (await readdir(dir))[0]!), 'utf8'))
     expect(topState(stored.snapshot.value)).toBe('pollingB')
-    expect(stored.version).toBe(1)
+    expect(stored.version).toBe(SNAPSHOT_VERSION)
 
     sim.setBehaviour(USER, {})
     const seen: string[] = []
