@@ -24,6 +24,16 @@ const baseUrl = (v: string) => {
   throw new InvalidArgumentError('--base-url must be an absolute http(s) URL.')
 }
 
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i
+
+/** `http:` only on loopback or with --allow-insecure-http, as `createHttpApi` requires: a usage error, not a failed call. */
+function checkInsecure(o: Record<string, unknown>): void {
+  const u = new URL(o['baseUrl'] as string)
+  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname) && !o['allowInsecureHttp']) {
+    throw new UsageError('--base-url must be https: (http: only for loopback hosts, or with --allow-insecure-http)')
+  }
+}
+
 function remoteCommand(program: Command, name: string, description: string): Command {
   return program
     .command(name)
@@ -33,11 +43,13 @@ function remoteCommand(program: Command, name: string, description: string): Com
     .addOption(new Option('--user-type <type>', '0 individual, 1 merchant').choices(['0', '1']).default('0'))
     .option('--token-command <command>', 'a shell command that prints an access token (default: $TENNPAY_TOKEN)')
     .option('--timeout-ms <ms>', 'per-request timeout', int('--timeout-ms', 1, 600_000), 10_000)
+    .option('--allow-insecure-http', 'allow an http: --base-url off loopback (the token travels in clear text)', false)
     .option('--json', 'machine-readable output', false)
 }
 
-const remoteOpts = (o: Record<string, unknown>): RemoteOptions => ({
+const remoteOpts = (o: Record<string, unknown>): RemoteOptions => (checkInsecure(o), {
   baseUrl: o['baseUrl'] as string,
+  allowInsecureHttp: Boolean(o['allowInsecureHttp']),
   userId: o['userId'] as number,
   userType: Number(o['userType']) as 0 | 1,
   timeoutMs: o['timeoutMs'] as number,

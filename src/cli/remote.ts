@@ -10,6 +10,8 @@ import { EXIT, UsageError, type CliIo } from './io.js'
 /** Options every command that talks to the provider takes. */
 export interface RemoteOptions {
   baseUrl: string
+  /** `http:` off loopback (the token travels in clear text). */
+  allowInsecureHttp?: boolean
   userId: number
   userType: UserType
   tokenCommand?: string
@@ -38,6 +40,7 @@ export function remoteApi(opts: RemoteOptions, io: CliIo): IdentificationApi {
   return createHttpApi({
     baseUrl: opts.baseUrl,
     requestTimeoutMs: opts.timeoutMs,
+    ...(opts.allowInsecureHttp && { allowInsecureHttp: true }),
     getAccessToken: async ({ forceRefresh }) => {
       if (!opts.tokenCommand) return envToken!
       if (forceRefresh || !cached) cached = await runTokenCommand(opts.tokenCommand)

@@ -2,7 +2,10 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
 
 /** Options for {@link isSafeUrl}. */
 export interface SafeUrlOptions {
-  /** When given (and not empty), the URL's host must be one of these (case-insensitive, exact). */
+  /**
+   * When given (and not empty), the URL's host must be one of these (case-insensitive, exact).
+   * An entry without a port allows the scheme's default port only; `host:port` allows that port.
+   */
   allowedHosts?: readonly string[]
 }
 
@@ -33,8 +36,22 @@ export function isSafeUrl(url: unknown, options: SafeUrlOptions = {}): url is st
   if (parsed.protocol === 'http:' && !LOOPBACK.has(host)) return false
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return false
   const allowed = options.allowedHosts
-  if (allowed && allowed.length > 0) {
-    return allowed.some((h) => h.toLowerCase() === host || h.toLowerCase() === parsed.host.toLowerCase())
-  }
+  if (allowed && allowed.length > 0) return allowed.some((entry) => hostMatches(entry, parsed))
   return true
+}
+
+/**
+ * Whether an `allowedHosts` entry names the URL's host and port: `host` allows the scheme's
+ * default port only, `host:port` that port (`[::1]:8080` for IPv6).
+ */
+function hostMatches(entry: unknown, url: URL): boolean {
+  if (typeof entry !== 'string' || entry === '' || /[\s/\\@?#]/.test(entry)) return false
+  let e: URL
+  try {
+    // Parsed with the URL's own scheme, so that a default port in the entry reads as the default.
+    e = new URL(`${url.protocol}//${entry}`)
+  } catch {
+    return false
+  }
+  return e.hostname === url.hostname && e.port === url.port
 }

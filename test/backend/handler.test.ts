@@ -63,6 +63,36 @@ describe('createIdentificationHandler with Request objects', () => {
     await service.close()
   })
 
+  it('the redirect routes answer GET only: HEAD (a prefetch, a link checker) is 405 and changes nothing (issue 9, item 3)', async () => {
+    const { env, handler, service } = setup()
+    const view = await (await handler(post('', { userId: 22, userType: 0 }))).json()
+    for (const action of ['success', 'fail']) {
+      const head = await handler(new Request(`${B}/${view.id}/${action}`, { method: 'HEAD' }))
+      expect(head.status).toBe(405)
+      expect(head.headers.get('allow')).toBe('GET')
+      expect((await service.get(view.id))?.state).toBe('identifying')
+    }
+    expect(env.sim.requests.filter((r) => r.endpoint === 'status')).toHaveLength(0)
+    expect((await handler(new Request(`${B}/${view.id}`, { method: 'HEAD' }))).status).toBe(200)
+    await service.close()
+  })
+
+  it('a Fail redirect asks the provider: when it recorded the step as done, the flow goes on and finalizes (issue 9, item 3)', async () => {
+    const { env, handler, service } = setup()
+    const view = await (await handler(post('', { userId: 23, userType: 0 }))).json()
+    env.sim.act(23, 'identification', 'success') // the provider has the capture; the redirect says Fail
+    const fail = await handler(get(`/${view.id}/fail`))
+    expect(fail.status).toBe(303)
+    expect((await service.get(view.id))?.state).toBe('pollingA')
+    for (let i = 0; i < 60 && (await service.get(view.id))?.state !== 'signing'; i++) {
+      await flush()
+      env.clock.increment(100)
+    }
+    expect((await service.get(view.id))?.state).toBe('signing')
+    expect(env.sim.requests.filter((r) => r.endpoint === 'status').length).toBeGreaterThan(0)
+    await service.close()
+  })
+
   it.each([
     ['bad JSON', post('', '{nope'), 400],
     ['a bad userId', post('', { userId: 0, userType: 0 }), 400],

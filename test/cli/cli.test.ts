@@ -99,6 +99,7 @@ describe('10npay-id', () => {
     [['demo', '--scenario', 'nope'], '--scenario'],
     [['status', '--base-url', 'http://127.0.0.1:9', '--user-id', '1'], 'TENNPAY_TOKEN'],
     [['frobnicate'], 'frobnicate'],
+    [['status', '--base-url', 'http://api.example', '--user-id', '1'], '--base-url must be https:'],
   ])('%j exits 2 naming %s', async (argv, name) => {
     const t = io()
     expect(await runCli(argv, t.io)).toBe(2)
@@ -114,5 +115,21 @@ describe('10npay-id', () => {
     const t = io()
     expect(await runCli(['chart'], t.io)).toBe(0)
     expect(t.out()).toMatch(/^stateDiagram-v2/)
+  })
+
+  it('wait against a port that refuses at once (Node fetch to port 9) ends with exit 1 at the phase deadline, 20 runs of 20 (issue 9, item 1)', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const t = io({ TENNPAY_TOKEN: 'tok-not-used' })
+        const t0 = Date.now()
+        const code = await runCli(['wait', '--phase', 'A', '--base-url', 'http://127.0.0.1:9', '--user-id', '42', '--phase-timeout-ms', '400', '--json'], t.io)
+        return { code, ms: Date.now() - t0, out: t.out() }
+      }),
+    )
+    for (const r of runs) {
+      expect(r.code).toBe(1)
+      expect(JSON.parse(r.out)).toMatchObject({ outcome: 'failed', failure: { reason: 'timeout' } })
+      expect(r.ms).toBeLessThan(5000)
+    }
   })
 })

@@ -28,4 +28,13 @@ describe('input validation', () => {
     expect(() => resolveInput(input)).toThrow(TypeError)
     expect(() => resolveInput(input)).toThrow(field)
   })
+
+  it('takes null audit fields, as the provider documents them, and leaves them out (issue 9, item 12)', () => {
+    const r = resolveInput({ userId: 1, userType: 0, initiate: { localTimezone: null, userAgent: 'UA/1', browserLanguage: null, userLanguage: null, deviceName: null } })
+    expect(r.initiate).toEqual({ userAgent: 'UA/1' })
+  })
+
+  it('gives one message per bad field (issue 11, item 13)', () => {
+    expect(() => resolveInput({ userId: 1, userType: 0, polling: { intervalMs: -5 } })).toThrow(/^Invalid identification input: polling\.intervalMs: must be >= 1$/)
+  })
 })

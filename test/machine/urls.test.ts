@@ -42,6 +42,28 @@ describe('isSafeUrl', () => {
   })
 })
 
+describe('isSafeUrl: allowedHosts and ports (regression: any port used to pass)', () => {
+  it.each([
+    ['https://id.10npay.com/x', ['id.10npay.com'], true],
+    ['https://id.10npay.com:443/x', ['id.10npay.com'], true], // the default port, written out
+    ['https://id.10npay.com:1337/x', ['id.10npay.com'], false],
+    ['https://id.10npay.com:8443/x', ['id.10npay.com:8443'], true],
+    ['https://id.10npay.com/x', ['id.10npay.com:8443'], false],
+    ['https://id.10npay.com:9443/x', ['id.10npay.com:8443'], false],
+    ['https://id.10npay.com/x', ['id.10npay.com:443'], true],
+    ['http://127.0.0.1:4000/x', ['127.0.0.1'], false],
+    ['http://127.0.0.1:4000/x', ['127.0.0.1:4000'], true],
+    ['http://[::1]:8080/x', ['[::1]:8080'], true],
+    ['http://[::1]:8081/x', ['[::1]:8080'], false],
+    ['https://ID.10NPAY.COM:8443/x', ['id.10npay.com:8443'], true],
+    ['https://id.10npay.com/x', ['id.10npay.com/path'], false],
+    ['https://id.10npay.com/x', ['user@id.10npay.com'], false],
+    ['https://id.10npay.com/x', [''], false],
+  ])('%s with %j → %s', (url, allowedHosts, expected) => {
+    expect(isSafeUrl(url, { allowedHosts })).toBe(expected)
+  })
+})
+
 describe('isSafeUrl against hostile inputs, with and without allowedHosts', () => {
   const allowedHosts = ['id.10npay.com']
   it.each([

@@ -1,4 +1,5 @@
-import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom } from 'xstate'
+import { createActor, type Actor, type Snapshot, type SnapshotFrom } from 'xstate'
+import { assertInspect, type InspectOption } from '../../machine/inspect.js'
 import { systemClock, type Clock } from '../../machine/clock.js'
 import { identificationMachine, type IdentificationMachine } from '../../machine/identificationMachine.js'
 import { resolveInput } from '../../machine/input.js'
@@ -47,8 +48,11 @@ export interface BrowserIdentificationOptions extends IdentificationInput {
    * @default localStorage
    */
   leaseStorage?: Storage
-  /** XState inspection events. */
-  inspect?: (event: InspectionEvent) => void
+  /**
+   * XState inspection events: a function, or an observer such as `@statelyai/inspect`'s
+   * `createBrowserInspector().inspect`.
+   */
+  inspect?: InspectOption
   /** Storage failures and rejected stored values (the flow goes on in memory). */
   onWarning?: (message: string) => void
   /** The time source. @default the system clock */
@@ -140,6 +144,7 @@ export function createBrowserIdentification(options: BrowserIdentificationOption
   if (!options || typeof options !== 'object') throw new TypeError('createBrowserIdentification: options are required')
   const { api, onWarning, inspect } = options
   assertIdentificationApi(api, 'createBrowserIdentification')
+  assertInspect(inspect, 'createBrowserIdentification')
   const storage = options.storage ?? (globalThis as { sessionStorage?: Storage }).sessionStorage
   if (!storage || typeof storage.getItem !== 'function') throw new TypeError('createBrowserIdentification: storage must be a Web Storage object')
   const navigate =

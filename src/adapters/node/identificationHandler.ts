@@ -108,7 +108,10 @@ export function createIdentificationHandler(
     if (rest.length > 0) return problem({ status: 404, title: 'Not Found' })
     const allowFor = action === undefined || action === 'success' || action === 'fail' || action === 'events' ? 'GET' : ACTIONS.has(action) ? 'POST' : undefined
     if (allowFor === undefined) return problem({ status: 404, title: 'Not Found' })
-    if (method !== allowFor && !(allowFor === 'GET' && method === 'HEAD')) {
+    // The provider's redirects change the flow: GET only (a HEAD, as link checkers and
+    // prefetchers send, must not count as the user coming back).
+    const headOk = allowFor === 'GET' && action !== 'success' && action !== 'fail'
+    if (method !== allowFor && !(headOk && method === 'HEAD')) {
       return problem({ status: 405, title: 'Method Not Allowed', headers: { allow: allowFor } })
     }
     const view = await service.get(id)

@@ -398,7 +398,8 @@ export function createIdentificationService(options: IdentificationServiceOption
       return act(
         id,
         { type: 'REDIRECT', outcome, ...(bTrustAppCallBackId != null && { bTrustAppCallBackId }) },
-        (s) => s === 'identifying' || s === 'signing',
+        // pollingA/pollingB: a Success redirect while a Fail redirect is being confirmed.
+        (s) => s === 'identifying' || s === 'signing' || s === 'pollingA' || s === 'pollingB',
       )
     },
     get: getView,

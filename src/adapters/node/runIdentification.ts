@@ -1,4 +1,5 @@
-import { createActor, type InspectionEvent, type Snapshot, type SnapshotFrom } from 'xstate'
+import { createActor, type Snapshot, type SnapshotFrom } from 'xstate'
+import { assertInspect, type InspectOption } from '../../machine/inspect.js'
 import { identificationMachine, type IdentificationMachine } from '../../machine/identificationMachine.js'
 import { resolveInput } from '../../machine/input.js'
 import { topState, unwrapSnapshot, wrapSnapshot } from '../../machine/persistence.js'
@@ -56,8 +57,11 @@ export interface RunIdentificationOptions extends IdentificationInput {
   signal?: AbortSignal
   /** Called with every snapshot (after it is persisted, when a store is given). */
   onSnapshot?: (snapshot: IdentificationSnapshot) => void
-  /** XState inspection events (transitions, actors, events), for logging and Stately's inspector. */
-  inspect?: (event: InspectionEvent) => void
+  /**
+   * XState inspection events (transitions, actors, events), for logging and Stately's inspector:
+   * a function, or an observer such as `@statelyai/inspect`'s `inspector.inspect`.
+   */
+  inspect?: InspectOption
   /** Called when a stored value could not be restored and the flow started afresh. */
   onWarning?: (message: string) => void
   /** The time source (XState's `SimulatedClock` in tests). @default the system clock */
@@ -96,7 +100,8 @@ export function splitRunOptions(options: RunIdentificationOptions): Identificati
   }
   if (key !== undefined && (typeof key !== 'string' || key === '')) throw new TypeError('runIdentification: key must be a non-empty string')
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError('runIdentification: signal must be an AbortSignal')
-  for (const [name, fn] of [['onSnapshot', onSnapshot], ['inspect', inspect], ['onWarning', onWarning], ['random', random]] as const) {
+  assertInspect(inspect, 'runIdentification')
+  for (const [name, fn] of [['onSnapshot', onSnapshot], ['onWarning', onWarning], ['random', random]] as const) {
     if (fn !== undefined && typeof fn !== 'function') throw new TypeError(`runIdentification: ${name} must be a function`)
   }
   if (clock !== undefined && (typeof clock?.now !== 'function' || typeof clock.setTimeout !== 'function')) {

@@ -85,6 +85,25 @@ describe('createBrowserIdentification', () => {
     p2.flow.stop()
   })
 
+  it('resume({ outcome: "fail" }) asks the provider first: ERROR fails with its message, a recorded success goes on (issue 9, item 3)', async () => {
+    for (const [click, expected] of [['fail', 'failed'], ['success', 'phaseA']] as const) {
+      const env = simSetup()
+      const storage = new MemoryStorage()
+      const p1 = page(env, storage)
+      p1.flow.start()
+      await until(env.clock, () => p1.flow.state === 'identifying')
+      p1.flow.stop()
+      env.sim.act(USER, 'identification', click)
+      const p2 = page(env, storage)
+      p2.flow.resume({ outcome: 'fail' })
+      expect(p2.flow.state).toBe('pollingA')
+      await until(env.clock, () => p2.flow.state === expected)
+      if (expected === 'failed') expect(p2.flow.failure).toMatchObject({ reason: 'vendor-error', message: expect.stringContaining('cancelled') })
+      expect(env.sim.requests.filter((r) => r.endpoint === 'status').length).toBeGreaterThan(0)
+      p2.flow.stop()
+    }
+  })
+
   it('resume() with no stored flow ends in failed with a message to restart, not an exception', () => {
     const env = simSetup()
     const { flow } = page(env, new MemoryStorage())
