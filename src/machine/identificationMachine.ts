@@ -441,23 +441,22 @@ export const identificationMachine = setup({
           on: {
             'attempt.armed': { guard: 'attemptIsCurrent', target: 'running', reenter: true, actions: 'storeDeadline' },
           },
-          invoke: {
-            id: 'finalize',
-            src: 'finalizer',
-            input: ({ context }: { context: Ctx }): FinalizerInput => ({
-              phase: 'finalize',
-              payload: context.finalizePayload!,
-              deadlineAt: context.deadlineAt,
-              nextAttemptAt: context.nextAttemptAt,
-              timeoutMs: context.polling.finalizeTimeoutMs,
-              polling: context.polling,
-            }),
+          invoke: { id: 'finalize', src: 'finalizer', input: ({ context }: { context: Ctx }) => finalizerInput(context, false) },
+        },
+        cancelling: {
+          description:
+            'CANCEL met finalize: the request in flight may already have been answered. One last finalize with the same payload (idempotent): a result is kept (finalized), anything else ends cancelled. Waits at most failConfirmMs.',
+          on: {
+            'attempt.armed': { guard: 'attemptIsCurrent', target: 'cancelling', reenter: true, actions: 'storeDeadline' },
+            'attempt.failed': { guard: 'attemptIsCurrent', target: '#identification.failed', actions: 'failCancelled' },
+            'attempt.timeout': { guard: 'attemptIsCurrent', target: '#identification.failed', actions: 'failCancelled' },
           },
+          invoke: { id: 'finalizeOnCancel', src: 'finalizer', input: ({ context }: { context: Ctx }) => finalizerInput(context, true) },
         },
       },
       on: {
         'finalize.ok': { target: 'finalized', actions: 'storeResult' },
-        CANCEL: { target: 'failed', actions: 'failCancelled' },
+        CANCEL: { target: '.cancelling', actions: 'restartDeadline' },
       },
     },
     finalized: {
@@ -481,6 +480,18 @@ export const identificationMachine = setup({
     },
   },
 })
+
+function finalizerInput(context: Ctx, once: boolean): FinalizerInput {
+  return {
+    phase: 'finalize',
+    once,
+    payload: context.finalizePayload!,
+    deadlineAt: context.deadlineAt,
+    nextAttemptAt: once ? null : context.nextAttemptAt,
+    timeoutMs: once ? context.polling.failConfirmMs : context.polling.finalizeTimeoutMs,
+    polling: context.polling,
+  }
+}
 
 function pollerInput(context: Ctx, phase: PollPhase, confirm: boolean): PollerInput {
   return {

@@ -60,12 +60,11 @@ export function modelEvents(options: Pick<ModelOptions, 'hostEvents'> = {}, phas
   return events
 }
 
-/** The sub-state a model state keeps apart: a confirming poll after a Fail redirect. */
-const CONFIRMING = 'confirming'
 
 /**
- * Identifies a model state by what a user can tell apart: the top-level state (with
- * `(confirming)` for the poll that checks a Fail redirect) and, in `failed`, the failure's
+ * Identifies a model state by what a user can tell apart: the top-level state (with the
+ * sub-state when it is not the plain `running` one: `pollingA(confirming)` checks a Fail
+ * redirect, `phaseB(cancelling)` a cancel during finalize) and, in `failed`, the failure's
  * reason and phase. Two snapshots that differ only in times or counters are the same model state.
  */
 export function serializeModelState(snapshot: { value: unknown; context: { failure: { reason: string; phase?: string } | null } }): string {
@@ -73,7 +72,7 @@ export function serializeModelState(snapshot: { value: unknown; context: { failu
   const top = topState(snapshot.value)
   if (top === 'failed' && f) return `failed:${f.reason}:${f.phase ?? '-'}`
   const sub = snapshot.value && typeof snapshot.value === 'object' ? (snapshot.value as Record<string, unknown>)[top] : undefined
-  return sub === CONFIRMING ? `${top}(${CONFIRMING})` : top
+  return typeof sub === 'string' && sub !== 'running' ? `${top}(${sub})` : top
 }
 
 /**

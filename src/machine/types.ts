@@ -254,4 +254,9 @@ export interface PollerInput extends StepInput {
 export interface FinalizerInput extends StepInput {
   phase: 'finalize'
   payload: FinalizeRequest
+  /**
+   * One attempt only (a `CANCEL` met finalize: one last, idempotent finalize keeps a result the
+   * provider already has); any error ends the run with `attempt.failed`.
+   */
+  once: boolean
 }

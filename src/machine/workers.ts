@@ -69,6 +69,7 @@ type Outcome = WorkerEvent | 'again'
  * microtasks, where neither the deadline's timer nor anything else in the process gets a turn.
  *
  * @param retryAlso errors that are not `retryable` but are retried in this step all the same
+ * @param once one attempt: any error ends the run
  */
 function runStep(
   deps: Required<Omit<WorkerDeps, 'gate'>>,
@@ -76,6 +77,7 @@ function runStep(
   sendBack: (e: WorkerEvent) => void,
   attempt: (signal: AbortSignal) => Promise<Outcome>,
   retryAlso?: (error: ErrorInfo) => boolean,
+  once = false,
 ): () => void {
   const { clock, random } = deps
   const { phase } = input
@@ -139,7 +141,7 @@ function runStep(
       } catch (err) {
         if (stopped) return
         const { info, retryable, retryAfterMs } = toErrorInfo(err)
-        if (!retryable && !retryAlso?.(info)) return finish({ type: 'attempt.failed', phase, error: info })
+        if (once || (!retryable && !retryAlso?.(info))) return finish({ type: 'attempt.failed', phase, error: info })
         next = scheduleNext(retryAfterMs)
         sendBack({ type: 'attempt.error', phase, error: info, nextAttemptAt: next })
         continue
@@ -211,6 +213,7 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
       sendBack,
       async (signal) => ({ type: 'finalize.ok', result: await api.finalize(input.payload, { signal }) }),
       finalizeNotReady,
+      input.once,
     )
   /** Without a gate the worker runs at once; with one it starts when the gate opens (and not at all if stopped first). */
   const wrap = <I>(run: Cb<I>) =>

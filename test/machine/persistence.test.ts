@@ -14,7 +14,7 @@ import { topState, unwrapSnapshot, wrapSnapshot } from '../../src/machine/persis
 import type { IdentificationApi } from '../../src/machine/types.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
 import { flush, simSetup, turn } from '../helpers.js'
-import { clickFor, coveringPaths, plan } from '../model/plan.js'
+import { cancelFor, clickFor, coveringPaths, plan } from '../model/plan.js'
 
 const USER = 88
 const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
@@ -56,6 +56,7 @@ async function drive(path: Path, interruptAt: number | null) {
     const before = topState(actor.getSnapshot().value)
     if (HOST.has(e.type)) {
       if (e.type === 'REDIRECT') await clickFor(env, USER, p, before, e)
+      if (e.type === 'CANCEL') cancelFor(env, USER, p, before)
       actor.send(e)
     } else {
       for (let t = 0; t < 120_000 && trail.length - 1 <= cursor; t += 100) {

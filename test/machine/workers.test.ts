@@ -190,4 +190,41 @@ describe('finalize (issue 9, item 2)', () => {
     expect(f.initiates()).toBe(0)
     actor.stop()
   })
+
+  it.each([
+    ['the provider answers 200 to the last finalize', true, 'finalized'],
+    ['the provider fails the last finalize', false, 'failed'],
+  ] as const)('CANCEL while finalize is in flight: %s → %s (a result the provider has is kept)', async (_name, answers, expected) => {
+    const clock = new SimulatedClock()
+    const pending: { resolve: (v: { correlationId: string; individualId: number }) => void; reject: (e: unknown) => void; signal?: AbortSignal }[] = []
+    const payloads: unknown[] = []
+    const api: IdentificationApi = {
+      initiate: () => Promise.reject(new Error('unused')),
+      getStatus: async () => ({ videoIdentificationUrl: null, videoIdentificationStatus: 'DOCUMENT_SIGN_SUCCESS', message: null }),
+      finalize: (req, opts) => {
+        payloads.push(req)
+        return new Promise((resolve, reject) => pending.push({ resolve, reject, ...(opts?.signal && { signal: opts.signal }) }))
+      },
+    }
+    const actor = createActor(identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock }) }), { input: { userId: 7, userType: 0 }, clock })
+    actor.start()
+    actor.send({ type: 'REDIRECT', outcome: 'success', step: 'signing' })
+    await drive(clock, () => pending.length === 1)
+    expect(topState(actor.getSnapshot().value)).toBe('phaseB')
+    actor.send({ type: 'CANCEL' })
+    expect(actor.getSnapshot().value).toEqual({ phaseB: 'cancelling' })
+    expect(pending[0]!.signal?.aborted).toBe(true) // the first request is given up
+    await drive(clock, () => pending.length === 2)
+    if (answers) pending[1]!.resolve({ correlationId: 'c-9', individualId: 99 })
+    else pending[1]!.reject(new TenNPayError('transient', 'answered 503', { httpStatus: 503 }))
+    await drive(clock, () => topState(actor.getSnapshot().value) !== 'phaseB')
+    const s = actor.getSnapshot()
+    expect(topState(s.value)).toBe(expected)
+    if (answers) expect(s.output).toEqual({ correlationId: 'c-9', individualId: 99 })
+    else expect(s.context.failure).toMatchObject({ reason: 'cancelled' })
+    expect(payloads).toHaveLength(2)
+    expect(JSON.stringify(payloads[0])).toBe(JSON.stringify(payloads[1]))
+    actor.stop()
+    expect(clock.timeouts.size).toBe(0)
+  })
 })

@@ -13,7 +13,7 @@ import { createModelOptions, serializeModelState } from '../../src/machine/model
 import { topState } from '../../src/machine/persistence.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
 import { driveClock, flush, simSetup } from '../helpers.js'
-import { clickFor, coveringPaths, plan, seedElsewhere } from './plan.js'
+import { cancelFor, clickFor, coveringPaths, plan, seedElsewhere } from './plan.js'
 
 const USER = 77
 const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
@@ -93,6 +93,7 @@ async function runWithActor(path: Path) {
       if (['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRECT', 'LOST'].includes(e.type)) {
         expect(cursor, 'a host event is sent only when the actor is where the path is').toBe(trail.length - 1)
         if (e.type === 'REDIRECT') await clickFor(setup, USER, p, before, e)
+        if (e.type === 'CANCEL') cancelFor(setup, USER, p, before)
         actor.send(e)
       } else {
         await waitFor(clock, () => trail.length - 1 > cursor)

@@ -27,6 +27,8 @@ export function plan(path: Path) {
   let prev = 'idle'
   /** The step whose Fail redirect the provider is being asked about, while confirming. */
   let confirming: Step | undefined
+  /** The simulator's behaviour from a CANCEL during finalize on (the last finalize answers 200). */
+  let afterCancel: Behaviour | undefined
   for (const [i, step] of path.steps.entries()) {
     if (i === 0) continue
     const e = step.event as IdentificationEvent
@@ -39,6 +41,13 @@ export function plan(path: Path) {
         runnerCan &&= prev === 'idle'
         break
       case 'CANCEL':
+        // Finalize must still be running for a CANCEL to meet it: it answers 503 until then.
+        if (prev === 'phaseB') behaviour.finalize ??= 'unavailable'
+        runnerCan = false
+        break
+      case 'finalize.ok':
+        if (prev === 'phaseB' && behaviour.finalize === 'unavailable') afterCancel = { ...behaviour, finalize: 'ok' }
+        break
       case 'RETRY':
       case 'LOST':
         runnerCan = false
@@ -96,7 +105,7 @@ export function plan(path: Path) {
     prev = topState(step.state.value)
     if (prev !== 'pollingA' && prev !== 'pollingB') confirming = undefined
   }
-  return { behaviour, answers, clicks, entry, runnerCan }
+  return { behaviour, answers, clicks, entry, runnerCan, afterCancel }
 }
 
 /** The edges (model state + event) a path takes. */
@@ -154,4 +163,9 @@ export async function clickFor(
   const click = p.clicks[s] ?? e.outcome
   if (before === 'idle') await seedElsewhere(setup, userId, s, click)
   else if (click !== 'none') setup.sim.act(userId, s, click)
+}
+
+/** Applies a host `CANCEL` of a path to the simulator first: the finalize that meets it may succeed. */
+export function cancelFor(setup: { sim: Simulator }, userId: number, p: ReturnType<typeof plan>, before: string) {
+  if (before === 'phaseB' && p.afterCancel) setup.sim.setBehaviour(userId, p.afterCancel)
 }
