@@ -48,6 +48,7 @@ export async function startSimulator(options: StartSimulatorOptions = {}): Promi
   const server = createAdaptorServer({
     fetch: async (req, env) => {
       const res = await simulator.app.fetch(req, env)
+      // A reset or a refusal (fault profile, flaky scenario): the socket goes without an answer.
       if (res.headers.get(RESET_HEADER)) {
         ;(env as { incoming: { socket: { destroy(): void } } }).incoming.socket.destroy()
       }

@@ -1,7 +1,8 @@
 import { Hono, type Context } from 'hono'
 import { donePage, stepPage } from './pages.js'
 import { FLAKY_PATTERN, type Behaviour, type Scenario, type StepFault, type SimulatorTiming } from './scenarios.js'
-import { drawFault, seededRandom, type FaultProfile } from './faults.js'
+import { drawFault, drawTokenFault, seededRandom, type Fault, type FaultProfile } from './faults.js'
+import { hugeBody, trickleBody } from './bodies.js'
 
 /** The credentials the simulated token endpoint accepts. */
 export interface SimulatorCredentials {
@@ -66,7 +67,12 @@ export interface SimulatorRequest {
   at: number
   /** The JSON body of initiate and finalize requests. */
   body?: unknown
+  /** The fault injected into this request by the fault profile (`refused`, `redirect`, `slow-body`, …), if one was. */
+  fault?: Exclude<Fault['kind'], 'none'>
 }
+
+/** The faults that change how a good answer is sent. */
+type Spoil = Extract<Fault, { kind: 'truncated' | 'html' | 'wrong-shape' | 'slow-body' | 'huge-body' }>
 
 type Stage = 'started' | 'captured' | 'signed' | 'capture-failed' | 'sign-failed'
 
@@ -84,9 +90,13 @@ interface Session {
 
 /** The simulator's logic without a socket. */
 export interface Simulator {
-  /** A `fetch` that answers from the simulator in process (connection resets reject like a real socket). */
+  /**
+   * A `fetch` that answers from the simulator in process: connection resets and refusals reject
+   * as Node's `fetch` does (`TypeError: fetch failed`), with no I/O; streamed bodies (the
+   * `slowBody` and `hugeBody` faults) honour a cancel.
+   */
   fetch: typeof fetch
-  /** The Hono app, for mounting. Its `fetch` marks a connection reset with the `x-simulator-reset` header. */
+  /** The Hono app, for mounting. Its `fetch` marks a connection reset or refusal with the `x-simulator-reset` header (`reset` / `refused`). */
   app: Hono
   /** Every request answered, in order. */
   requests: SimulatorRequest[]
@@ -150,8 +160,18 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   let apiCallCount = 0
   let firstToken: string | undefined
   const faultsOf = (userId: number) => userFaults.get(userId) ?? options.faults
-  /** Applies the injected fault of one request: an early answer, or `null` to answer normally (maybe after a delay, maybe spoilt). */
-  async function injected(c: Context, userId: number): Promise<{ early?: Response; spoil?: 'truncated' | 'html' | 'wrong-shape' }> {
+  /** The fault drawn for each request that got one, for the request log. */
+  const faultOf = new WeakMap<Request, Exclude<Fault['kind'], 'none'>>()
+  let tokenRandom: (() => number) | undefined
+  /** The token endpoint's fault for this request (from the simulator-wide profile). */
+  function tokenFault() {
+    const profile = options.faults
+    if (!profile?.tokenServerError && !profile?.tokenRedirect) return { kind: 'none' } as const
+    tokenRandom ??= seededRandom((seed * 2654435761) ^ 0x70c3e)
+    return drawTokenFault(profile, tokenRandom)
+  }
+  /** Applies the injected fault of one request: an early answer, or none to answer normally (maybe after a delay, maybe spoilt). */
+  async function injected(c: Context, userId: number): Promise<{ early?: Response; spoil?: Spoil }> {
     const profile = faultsOf(userId)
     if (!profile) return {}
     apiCallCount++
@@ -165,6 +185,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       faultRandom.set(userId, rnd)
     }
     const f = drawFault(profile, rnd)
+    if (f.kind !== 'none') faultOf.set(c.req.raw, f.kind)
     switch (f.kind) {
       case 'server-error':
         return { early: problem(c, f.status, 'Server Error', 'injected fault') }
@@ -172,7 +193,12 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
         c.header('Retry-After', String(f.retryAfterSeconds))
         return { early: problem(c, 429, 'Too Many Requests') }
       case 'reset':
-        return { early: new Response(null, { status: 599, headers: { [RESET_HEADER]: '1' } }) }
+      case 'refused':
+        return { early: new Response(null, { status: 599, headers: { [RESET_HEADER]: f.kind } }) }
+      case 'redirect': {
+        const url = new URL(c.req.url)
+        return { early: c.redirect(`${f.to.replace(/\/+$/, '')}${url.pathname}${url.search}`, f.status) }
+      }
       case 'hang':
       case 'latency': {
         // Late, but never later than the client waits: the timer goes when the request is aborted.
@@ -191,20 +217,35 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       case 'truncated':
       case 'html':
       case 'wrong-shape':
-        return { spoil: f.kind }
+      case 'slow-body':
+      case 'huge-body':
+        return { spoil: f }
       default:
         return {}
     }
   }
   /** Spoils a good JSON answer as the fault says. */
-  const spoilt = (c: Context, body: unknown, spoil: 'truncated' | 'html' | 'wrong-shape' | undefined): Response => {
-    if (spoil === 'truncated') {
-      const text = JSON.stringify(body)
-      return c.body(text.slice(0, Math.max(1, Math.floor(text.length / 2))), 200, { 'content-type': 'application/json' })
+  const spoilt = (c: Context, body: unknown, spoil: Spoil | undefined): Response => {
+    const json = { 'content-type': 'application/json' }
+    switch (spoil?.kind) {
+      case 'truncated': {
+        const text = JSON.stringify(body)
+        return c.body(text.slice(0, Math.max(1, Math.floor(text.length / 2))), 200, json)
+      }
+      case 'html':
+        return c.html('<html><body><h1>502 Bad Gateway</h1></body></html>', 200)
+      case 'wrong-shape':
+        return c.json([{ unexpected: true, videoIdentificationStatus: 42 }], 200)
+      case 'slow-body':
+        return new Response(trickleBody(JSON.stringify(body), spoil.byteMs), { status: 200, headers: json })
+      case 'huge-body': {
+        // The right answer with a huge `padding` member: valid JSON that only a size cap refuses.
+        const text = JSON.stringify(body)
+        return new Response(hugeBody(`${text.slice(0, -1)},"padding":"`, '"}', spoil.bytes), { status: 200, headers: json })
+      }
+      default:
+        return c.json(body as object)
     }
-    if (spoil === 'html') return c.html('<html><body><h1>502 Bad Gateway</h1></body></html>', 200)
-    if (spoil === 'wrong-shape') return c.json([{ unexpected: true, videoIdentificationStatus: 42 }], 200)
-    return c.json(body as object)
   }
   let individualIds = 1000
 
@@ -243,7 +284,8 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
 
   function log(c: Context, entry: Omit<SimulatorRequest, 'method' | 'path' | 'at'>) {
     const url = new URL(c.req.url)
-    requests.push({ method: c.req.method, path: url.pathname, at: now(), ...entry })
+    const fault = faultOf.get(c.req.raw)
+    requests.push({ method: c.req.method, path: url.pathname, at: now(), ...entry, ...(fault && { fault }) })
   }
 
   /** Authorises an API call; answers the error response, or `null` to go on. */
@@ -277,7 +319,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
       case '503':
         return problem(c, 503, 'Service Unavailable')
       case 'reset':
-        return new Response(null, { status: 599, headers: { [RESET_HEADER]: '1' } })
+        return new Response(null, { status: 599, headers: { [RESET_HEADER]: 'reset' } })
       case 'html':
         return c.html('<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>', 200)
       case '429':
@@ -297,7 +339,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     c: Context,
     entry: Omit<SimulatorRequest, 'method' | 'path' | 'at' | 'status'> & { userId: number },
     step: K,
-  ): Promise<{ early: Response } | { early?: undefined; behaviour: NonNullable<Behaviour[K]> | 'ok'; spoil: 'truncated' | 'html' | 'wrong-shape' | undefined }> {
+  ): Promise<{ early: Response } | { early?: undefined; behaviour: NonNullable<Behaviour[K]> | 'ok'; spoil: Spoil | undefined }> {
     const early = (r: Response) => {
       log(c, { ...entry, status: r.status })
       return { early: r }
@@ -377,6 +419,13 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
   const app = new Hono()
 
   app.post('/connect/token', async (c) => {
+    const tf = tokenFault()
+    if (tf.kind !== 'none') {
+      faultOf.set(c.req.raw, tf.kind)
+      log(c, { endpoint: 'token', status: tf.status })
+      if (tf.kind === 'redirect') return c.redirect(`${tf.to.replace(/\/+$/, '')}${new URL(c.req.url).pathname}`, tf.status)
+      return c.json({ error: 'temporarily_unavailable' }, 503)
+    }
     const basic = /^Basic (\S+)$/.exec(c.req.header('authorization') ?? '')?.[1]
     let clientOk = false
     if (basic) {
@@ -508,7 +557,11 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
     const request = new Request(input, init)
     if (request.signal.aborted) throw request.signal.reason
     const res = await app.fetch(request)
-    if (res.headers.get(RESET_HEADER)) {
+    const broken = res.headers.get(RESET_HEADER)
+    if (broken === 'refused') {
+      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1'), { code: 'ECONNREFUSED' }) })
+    }
+    if (broken) {
       throw new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) })
     }
     return res
