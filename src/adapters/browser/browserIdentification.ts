@@ -1,16 +1,17 @@
-import { createActor, type Actor, type Snapshot, type SnapshotFrom } from 'xstate'
+import type { Actor, Snapshot } from 'xstate'
+import { createFlowHost, restoreFlow, type FlowHost, type IdentificationSnapshot } from '../../host/flowHost.js'
+import type { HostEvent } from '../../machine/events.js'
 import { assertInspect, type InspectOption } from '../../machine/inspect.js'
 import { systemClock, type Clock } from '../../machine/clock.js'
 import { identificationMachine, type IdentificationMachine } from '../../machine/identificationMachine.js'
 import { resolveInput } from '../../machine/input.js'
-import { topState, unwrapSnapshot, wrapSnapshot } from '../../machine/persistence.js'
+import { topState } from '../../machine/persistence.js'
 import type { Failure, IdentificationApi, IdentificationInput, IdentificationResult } from '../../machine/types.js'
 import { isSafeUrl } from '../../machine/urls.js'
 import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
 import { createLeaseLock, createWebLock, type TabLock } from './tabLock.js'
 
-/** A snapshot of the identification chart. */
-export type IdentificationSnapshot = SnapshotFrom<IdentificationMachine>
+export type { IdentificationSnapshot }
 
 /** Options of {@link createBrowserIdentification}: the chart's input plus the adapter's own. */
 export interface BrowserIdentificationOptions extends IdentificationInput {
@@ -201,17 +202,15 @@ export function createBrowserIdentification(options: BrowserIdentificationOption
     }
     const value = raw === null ? lastSaved : safeParse(raw)
     if (value === undefined) return undefined
+    const r = restoreFlow(value, resolved.userId, resolved.userType)
+    if ('snapshot' in r) return r.snapshot
+    warn(`The stored flow was rejected (${r.rejected}); starting afresh.`)
     try {
-      return unwrapSnapshot(value, resolved.userId, resolved.userType)
-    } catch (err) {
-      warn(`The stored flow was rejected (${(err as Error).message}); starting afresh.`)
-      try {
-        storage.removeItem(key)
-      } catch {
-        /* ignore */
-      }
-      return undefined
+      storage.removeItem(key)
+    } catch {
+      /* ignore */
     }
+    return undefined
   }
   const safeParse = (raw: string): unknown => {
     try {
@@ -222,72 +221,63 @@ export function createBrowserIdentification(options: BrowserIdentificationOption
   }
 
   const listeners = new Set<(s: IdentificationSnapshot) => void>()
-  let actor: Actor<IdentificationMachine> | undefined
+  let host: FlowHost | undefined
   let restoredFromStorage = false
-  let lastTop = ''
-
-  const persist = (a: Actor<IdentificationMachine>) => {
-    const value = wrapSnapshot(a.getPersistedSnapshot() as Snapshot<unknown>, resolved.userId, resolved.userType, clock.now())
-    lastSaved = value
-    try {
-      storage.setItem(key, JSON.stringify(value))
-    } catch (err) {
-      warn(`Could not store the flow (${(err as Error).message}); it will not survive a page load.`)
-    }
-  }
 
   const go = (url: string | null) => {
     // The chart only keeps URLs that passed isSafeUrl; checked again right before use.
     if (url && isSafeUrl(url, resolved)) navigate(url)
   }
 
-  const onSnapshot = (a: Actor<IdentificationMachine>, s: IdentificationSnapshot) => {
-    persist(a)
-    const top = topState(s.value)
-    const entered = top !== lastTop
-    lastTop = top
-    if (entered) {
-      if (top === 'identifying') go(s.context.identificationUrl)
-      else if (top === 'signing') go(s.context.signingUrl)
-      else if (top === 'phaseA' && options.autoContinue) a.send({ type: 'CONTINUE' })
-      if (top === 'finalized') lock?.release()
-    }
-    for (const fn of listeners) {
-      try {
-        fn(s)
-      } catch {
-        /* a throwing listener must not break the flow */
-      }
-    }
-  }
-
-  const boot = (): Actor<IdentificationMachine> => {
-    if (actor) return actor
+  const boot = (): FlowHost => {
+    if (host) return host
     const restored = loadStored()
     restoredFromStorage = restored !== undefined
-    const a = createActor(machine, {
+    const h: FlowHost = createFlowHost({
+      machine,
       input,
       clock,
-      ...(restored && { snapshot: restored as never }),
+      autoContinue: options.autoContinue ?? false,
+      ...(restored && { snapshot: restored }),
       ...(inspect && { inspect }),
+      // Stored after every transition and before any navigation: the redirect page finds it.
+      onSnapshot: (s) => {
+        const value = h.persisted(clock.now())
+        lastSaved = value
+        try {
+          storage.setItem(key, JSON.stringify(value))
+        } catch (err) {
+          warn(`Could not store the flow (${(err as Error).message}); it will not survive a page load.`)
+        }
+        for (const fn of listeners) {
+          try {
+            fn(s)
+          } catch {
+            /* a throwing listener must not break the flow */
+          }
+        }
+      },
+      onEffect: (effect) => {
+        if (effect.type === 'open') go(effect.url)
+        else if (effect.outcome.type === 'finalized') lock?.release()
+      },
+      onError: (err) => warn(`The flow stopped on an error: ${(err as Error).message}`),
     })
-    // A restored state is where the user already is: no navigation for it.
-    lastTop = topState(a.getSnapshot().value)
-    a.subscribe({ next: (s) => onSnapshot(a, s), error: (err) => warn(`The flow stopped on an error: ${(err as Error).message}`) })
-    actor = a
-    a.start()
-    return a
+    host = h
+    // A restored state is where the user already is: no navigation for it (open() does it on demand).
+    h.start()
+    return h
   }
 
-  const send = (e: Parameters<Actor<IdentificationMachine>['send']>[0]) => boot().send(e)
+  const send = (e: HostEvent) => boot().send(e)
 
   const restart = () => {
-    if (topState(boot().getSnapshot().value) === 'finalized') clear()
+    if (boot().state === 'finalized') clear()
     send({ type: 'RESTART' })
   }
   const clear = () => {
-    actor?.stop()
-    actor = undefined
+    host?.stop()
+    host = undefined
     lastSaved = undefined
     try {
       storage.removeItem(key)
@@ -299,7 +289,7 @@ export function createBrowserIdentification(options: BrowserIdentificationOption
 
   return {
     get actor() {
-      return boot()
+      return boot().actor
     },
     getSnapshot: () => boot().getSnapshot(),
     subscribe(fn) {
@@ -308,26 +298,23 @@ export function createBrowserIdentification(options: BrowserIdentificationOption
       return () => void listeners.delete(fn)
     },
     start() {
-      const top = topState(boot().getSnapshot().value)
-      if (top === 'idle') send({ type: 'START' })
-      else if (top === 'failed' || top === 'finalized') restart()
+      const h = boot()
+      if (!h.send({ type: 'START' }) && h.getSnapshot().hasTag('ended')) restart()
     },
     resume({ outcome, bTrustAppCallBackId }) {
-      const a = boot()
-      const top = topState(a.getSnapshot().value)
-      if (top === 'idle' && !restoredFromStorage) {
-        a.send({ type: 'LOST' })
+      const h = boot()
+      if (h.state === 'idle' && !restoredFromStorage) {
+        h.send({ type: 'LOST' })
         return
       }
-      if (top === 'identifying' || top === 'signing') {
-        a.send({ type: 'REDIRECT', outcome, ...(bTrustAppCallBackId != null && { bTrustAppCallBackId }) })
-      }
-      // Any other state: the redirect page was reloaded after resume(); the flow goes on as stored.
+      // Only where the chart waits for a redirect; anywhere else (the redirect page reloaded
+      // after resume()) the flow goes on as stored.
+      if (h.state !== 'idle') h.send({ type: 'REDIRECT', outcome, ...(bTrustAppCallBackId != null && { bTrustAppCallBackId }) })
     },
-    continue: () => send({ type: 'CONTINUE' }),
-    retry: () => send({ type: 'RETRY' }),
+    continue: () => void send({ type: 'CONTINUE' }),
+    retry: () => void send({ type: 'RETRY' }),
     restart,
-    cancel: () => send({ type: 'CANCEL' }),
+    cancel: () => void send({ type: 'CANCEL' }),
     open() {
       const s = boot().getSnapshot()
       const top = topState(s.value)
@@ -335,13 +322,13 @@ export function createBrowserIdentification(options: BrowserIdentificationOption
       else if (top === 'signing') go(s.context.signingUrl)
     },
     stop() {
-      actor?.stop()
-      actor = undefined
+      host?.stop()
+      host = undefined
       lock?.release()
     },
     clear,
     get state() {
-      return topState(boot().getSnapshot().value)
+      return boot().state
     },
     get failure() {
       return boot().getSnapshot().context.failure

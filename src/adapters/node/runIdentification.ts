@@ -1,11 +1,11 @@
-import { createActor, type Snapshot, type SnapshotFrom } from 'xstate'
+import type { Snapshot } from 'xstate'
 import { assertInspect, type InspectOption } from '../../machine/inspect.js'
-import { identificationMachine, type IdentificationMachine } from '../../machine/identificationMachine.js'
+import { identificationMachine } from '../../machine/identificationMachine.js'
+import { createFlowHost, restoreFlow, type FlowHost, type IdentificationOutcome, type IdentificationSnapshot } from '../../host/flowHost.js'
 import { resolveInput } from '../../machine/input.js'
-import { topState, unwrapSnapshot, wrapSnapshot } from '../../machine/persistence.js'
 import { systemClock, type Clock } from '../../machine/clock.js'
 import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
-import type { Failure, IdentificationApi, IdentificationInput } from '../../machine/types.js'
+import type { IdentificationApi, IdentificationInput } from '../../machine/types.js'
 import type { SnapshotStore } from './snapshotStore.js'
 
 /** What the runner asks the host to do: open a URL for the user. */
@@ -18,13 +18,7 @@ export interface IdentificationAction {
 /** How a step came back: the provider redirected to the Success or the Fail URL. */
 export type ActionOutcome = 'success' | 'fail'
 
-/** The result of {@link runIdentification}. */
-export type IdentificationOutcome =
-  | { type: 'finalized'; correlationId: string; individualId: number }
-  | { type: 'failed'; failure: Failure }
-
-/** A snapshot of the identification chart. */
-export type IdentificationSnapshot = SnapshotFrom<IdentificationMachine>
+export type { IdentificationOutcome, IdentificationSnapshot }
 
 /** Options of {@link runIdentification}: the chart's input plus the runner's own. */
 export interface RunIdentificationOptions extends IdentificationInput {
@@ -145,10 +139,10 @@ export async function runIdentification(options: RunIdentificationOptions): Prom
         onWarning?.(`The stored flow under "${key}" could not be read (${(err as Error).message}); starting afresh.`)
       }
       if (stored !== undefined) {
-        try {
-          restored = unwrapSnapshot(stored, resolved.userId, resolved.userType)
-        } catch (err) {
-          onWarning?.(`The stored flow under "${key}" was rejected (${(err as Error).message}); starting afresh.`)
+        const r = restoreFlow(stored, resolved.userId, resolved.userType)
+        if ('snapshot' in r) restored = r.snapshot
+        else {
+          onWarning?.(`The stored flow under "${key}" was rejected (${r.rejected}); starting afresh.`)
           await store.delete(key)
         }
       }
@@ -161,122 +155,81 @@ export async function runIdentification(options: RunIdentificationOptions): Prom
   })
 
   return new Promise<IdentificationOutcome>((resolve, reject) => {
-    let actor: ReturnType<typeof createActor<typeof machine>>
-    try {
-      actor = createActor(machine, {
-        input: machineInput,
-        clock,
-        ...(restored && { snapshot: restored as never }),
-        ...(inspect && { inspect }),
-      })
-    } catch (err) {
-      reject(err)
-      return
-    }
     let settled = false
     let writes: Promise<void> = Promise.resolve()
     let writeError: unknown
-    let handled = '' // the step whose action was started, so that it runs once per entry
-    let lastTop = ''
 
-    const cleanup = () => {
+    const settle = (then: () => void) => {
+      if (settled) return
       settled = true
       signal?.removeEventListener('abort', onAbort)
-      sub.unsubscribe()
-      actor.stop()
-    }
-    const finish = (outcome: IdentificationOutcome) => {
-      if (settled) return
-      cleanup()
-      writes.then(() => (writeError === undefined ? resolve(outcome) : reject(writeError)))
-    }
-    const fail = (err: unknown) => {
-      if (settled) return
-      cleanup()
+      host.stop()
       // Snapshots already handed to the store are written before the promise settles: nothing is lost.
-      writes.then(
-        () => reject(err),
-        () => reject(err),
-      )
+      writes.then(then, then)
     }
-    const onAbort = () => fail(signal!.reason)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const onAbort = () => settle(() => reject(signal!.reason))
 
-    const persist = () => {
-      if (!store) return
-      const value = wrapSnapshot(actor.getPersistedSnapshot() as Snapshot<unknown>, resolved.userId, resolved.userType, clock.now())
-      const write = writes.then(() => store.set(key, value))
-      writes = write.catch(() => {})
-      write.catch((err: unknown) => {
-        writeError ??= err
-        fail(err)
-      })
-    }
-
-    const openStep = (step: 'identifying' | 'signing', url: string) => {
-      const type = step === 'identifying' ? 'open-identification' : 'open-signing'
-      const redirectStep = step === 'identifying' ? 'identification' : 'signing'
+    /** Opens a step's URL through onAction; its answer is the redirect (a throw or anything else: Fail). */
+    const open = (step: 'identification' | 'signing', url: string) => {
       Promise.resolve()
-        .then(() => onAction({ type, url }))
+        .then(() => onAction({ type: step === 'identification' ? 'open-identification' : 'open-signing', url }))
         .then(
           (o) => (o === 'success' ? 'success' : 'fail'),
           () => 'fail' as const,
         )
         .then((outcome) => {
-          if (settled || topState(actor.getSnapshot().value) !== step) return
-          actor.send({ type: 'REDIRECT', outcome, step: redirectStep })
+          if (!settled && host.state === (step === 'identification' ? 'identifying' : 'signing')) host.send({ type: 'REDIRECT', outcome, step })
         })
     }
 
-    const react = (snapshot: IdentificationSnapshot) => {
-      if (settled) return
-      const top = topState(snapshot.value)
-      if (top !== lastTop) {
-        lastTop = top
-        handled = ''
-      }
-      if (top === 'finalized') return finish({ type: 'finalized', ...snapshot.context.result! })
-      if (top === 'failed') return finish({ type: 'failed', failure: snapshot.context.failure! })
-      if (handled === top) return
-      if (top === 'phaseA') {
-        handled = top
-        actor.send({ type: 'CONTINUE' })
-      } else if (top === 'identifying' || top === 'signing') {
-        handled = top
-        const url = top === 'identifying' ? snapshot.context.identificationUrl : snapshot.context.signingUrl
-        openStep(top, url!)
-      }
+    let host: FlowHost
+    try {
+      host = createFlowHost({
+        machine,
+        input: machineInput,
+        clock,
+        autoContinue: true,
+        ...(restored && { snapshot: restored }),
+        ...(inspect && { inspect }),
+        onSnapshot: (snapshot) => {
+          if (settled) return
+          if (store) {
+            const value = host.persisted(clock.now())
+            const write = writes.then(() => store.set(key, value))
+            writes = write.catch(() => {})
+            write.catch((err: unknown) => {
+              writeError ??= err
+              settle(() => reject(writeError))
+            })
+          }
+          try {
+            onSnapshot?.(snapshot)
+          } catch {
+            /* a throwing observer must not break the flow */
+          }
+        },
+        onEffect: (effect) => {
+          if (settled) return
+          if (effect.type === 'open') open(effect.step, effect.url)
+          else settle(() => (writeError === undefined ? resolve(effect.outcome) : reject(writeError)))
+        },
+        onError: (err) => settle(() => reject(err)),
+      })
+    } catch (err) {
+      reject(err)
+      return
     }
+    signal?.addEventListener('abort', onAbort, { once: true })
 
-    const sub = actor.subscribe({
-      next: (snapshot) => {
-        if (settled) return
-        persist()
-        try {
-          onSnapshot?.(snapshot)
-        } catch {
-          /* a throwing observer must not break the flow */
-        }
-        react(snapshot)
-      },
-      error: (err) => fail(err),
-    })
-
-    actor.start()
+    host.start()
     if (settled) return
-    const top = topState(actor.getSnapshot().value)
-    if (top === 'idle') {
-      if (options.restart) actor.send({ type: 'RESTART' })
-      else if (resumeAfter) actor.send({ type: 'REDIRECT', outcome: 'success', step: resumeAfter })
-      else actor.send({ type: 'START' })
-    } else if (
-      (top === 'identifying' && resumeAfter === 'identification') ||
-      (top === 'signing' && resumeAfter === 'signing')
-    ) {
-      handled = top
-      actor.send({ type: 'REDIRECT', outcome: 'success', step: resumeAfter })
-    } else {
-      react(actor.getSnapshot())
-    }
+    const state = host.state
+    if (state === 'idle') {
+      if (options.restart) host.send({ type: 'RESTART' })
+      else if (resumeAfter) host.send({ type: 'REDIRECT', outcome: 'success', step: resumeAfter })
+      else host.send({ type: 'START' })
+    } else if ((state === 'identifying' && resumeAfter === 'identification') || (state === 'signing' && resumeAfter === 'signing')) {
+      host.send({ type: 'REDIRECT', outcome: 'success', step: resumeAfter })
+    } else host.replay()
   })
 }
