@@ -10,9 +10,8 @@ export { createPasswordGrantTokenSource } from './tokenSource.js'
 export type { PasswordGrantOptions, PasswordGrantTokenSource, AccessTokenGetter } from './tokenSource.js'
 export { createFileSnapshotStore, createMemorySnapshotStore } from './snapshotStore.js'
 export type { SnapshotStore } from './snapshotStore.js'
-export { createIdentificationService, FlowNotFoundError, isFlowId } from './identificationService.js'
-export type { IdentificationService, IdentificationServiceOptions, FlowView, StartOptions } from './identificationService.js'
-export { createIdentificationHandler } from './identificationHandler.js'
-export type { IdentificationHandlerOptions } from './identificationHandler.js'
+// The service and the handler live in `10npay-identification/server` (web-standard, no node:*);
+// re-exported here for compatibility.
+export * from '../server/index.js'
 export { createSqliteSnapshotStore, SQLITE_SCHEMA_VERSION } from './sqliteSnapshotStore.js'
 export type { SqliteSnapshotStore } from './sqliteSnapshotStore.js'

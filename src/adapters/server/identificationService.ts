@@ -1,0 +1,773 @@
+import { createActor, fromCallback, type Snapshot } from 'xstate'
+import { systemClock, type Clock } from '../../machine/clock.js'
+import type { HostEvent, WorkerEvent } from '../../machine/events.js'
+import { identificationMachine } from '../../machine/identificationMachine.js'
+import { resolveInput } from '../../machine/input.js'
+import { topState } from '../../machine/persistence.js'
+import type {
+  IdentificationApi,
+  IdentificationInput,
+  InitiateOptions,
+  PollingOptions,
+  UserType,
+} from '../../machine/types.js'
+import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
+import { createFlowHost, restoreFlow, type FlowHost, type IdentificationSnapshot } from '../../host/flowHost.js'
+import { DependencyError, FlowActionError, FlowNotFoundError, ServiceClosedError, UnfinishedFlowExistsError } from './errors.js'
+import { createLocalCoordinator } from './localCoordinator.js'
+import type {
+  FlowChange,
+  FlowCoordinator,
+  FlowHistoryEntry,
+  FlowRecord,
+  FlowState,
+  FlowStore,
+  FlowView,
+  FlowWrite,
+} from './types.js'
+
+/** Options of {@link createIdentificationService}. */
+export interface IdentificationServiceOptions {
+  /** The provider's API (`createHttpApi(...)` with `createPasswordGrantTokenSource(...)`). */
+  api: IdentificationApi
+  /**
+   * Where flows live: `createMemoryFlowStore()`, `createSqliteSnapshotStore(file)` (one
+   * process), or `createPostgresFlowStore(...)` (many replicas, with a coordinator).
+   */
+  store: FlowStore
+  /**
+   * Spreads the flows' work over replicas (`createBullMQCoordinator(...)`). Without one, this
+   * process runs every flow itself; the store must then serve one process only.
+   * @default the in-process coordinator
+   */
+  coordinator?: FlowCoordinator
+  /** The time source. @default the system clock */
+  clock?: Clock
+  /** Random numbers in `[0, 1)` for jitter. @default Math.random */
+  random?: () => number
+  /** Polling and deadlines for every flow. */
+  polling?: PollingOptions
+  /** Provider URLs must point at one of these hosts (see `isSafeUrl`). */
+  allowedHosts?: string[]
+  /** Extra status codes to treat as pending. */
+  pendingStatuses?: string[]
+  /** Called once, by the replica that stored it, when a flow reaches `finalized`. */
+  onFinalized?: (view: FlowView) => void
+  /** Called once, by the replica that stored it, when a flow reaches `failed`. */
+  onFailed?: (view: FlowView) => void
+  /** Errors of flows and dependencies that no caller is waiting for. */
+  onError?: (error: unknown, flowId?: string) => void
+  /**
+   * How long a call waits for the store or the coordinator before it fails with a
+   * `DependencyError` naming it.
+   * @default 5000
+   */
+  dependencyTimeoutMs?: number
+  /**
+   * How long a replica's lease on a flow it drives lasts without renewal; a replica that stops
+   * (killed, frozen) loses its flows to the others after this long.
+   * @default 10000
+   */
+  leaseMs?: number
+  /** This replica's name in leases and histories. @default a random UUID */
+  replicaId?: string
+}
+
+/** What `start` takes. */
+export interface StartOptions {
+  userId: number
+  userType: UserType
+  /** Audit fields for initiate (the user's browser, when the frontend sends them). */
+  initiate?: InitiateOptions
+  /** Start anew even when the user has an unfinished flow (cancels it; initiate with `isRestartIdentification`). */
+  restart?: boolean
+}
+
+/** The backend driver of many flows, in one process or across replicas. */
+export interface IdentificationService {
+  /** Resolves once the service takes work (the flows its store lists as working run again). */
+  readonly ready: Promise<void>
+  /**
+   * Starts a flow, or returns the user's unfinished one (on every replica), and resolves once
+   * initiate answered: the view's `url` is the ID-capture URL (or `failure` says why there is none).
+   */
+  start(options: StartOptions): Promise<FlowView>
+  /**
+   * Reports the provider's Success/Fail redirect (a hint: the status endpoint decides). Where
+   * the flow does not wait for one it changes nothing and the view comes back as it is.
+   */
+  redirect(flowId: string, options: { outcome: 'success' | 'fail'; bTrustAppCallBackId?: string | null }): Promise<FlowView>
+  /** The flow's view, or `undefined`. */
+  get(flowId: string): Promise<FlowView | undefined>
+  /** The user's latest flow, or `undefined` (one Success/Fail URL for every flow: find the flow from the user's session). */
+  findByUser(userType: UserType, userId: number): Promise<FlowView | undefined>
+  /** In `phaseA`: on to `signing`. @throws FlowActionError when the state does not accept it */
+  continue(flowId: string): Promise<FlowView>
+  /** In `failed` with a retryable failure: the failed step again. @throws FlowActionError */
+  retry(flowId: string): Promise<FlowView>
+  /** Initiates again (`isRestartIdentification`); resolves once initiate answered, with the new URL. @throws FlowActionError */
+  restart(flowId: string): Promise<FlowView>
+  /** Ends the flow as `failed` (`cancelled`); a finalize the provider answered `200` keeps its result. @throws FlowActionError */
+  cancel(flowId: string): Promise<FlowView>
+  /** The flow's recent history (views, host events), oldest first. */
+  history(flowId: string): Promise<FlowHistoryEntry[]>
+  /**
+   * Calls `fn` with the view after every change of the flow, whichever replica makes it;
+   * returns the unsubscribe function.
+   */
+  subscribe(flowId: string, fn: (view: FlowView) => void): () => void
+  /** How many flows this replica drives now. */
+  readonly running: number
+  /** This replica's id. */
+  readonly replicaId: string
+  /** Answers when the store and the coordinator answer; counts of flows. */
+  health(): Promise<{ ok: boolean; store: string; coordinator: string; counts?: { working: number; parked: number; ended: number }; error?: string }>
+  /**
+   * Stops taking work, stops every actor, waits for its last writes and gives its leases back
+   * (other replicas, or the next process, go on with the flows). Nothing runs after it.
+   */
+  close(): Promise<void>
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Whether a string has the form of a flow id (a UUID, any case). */
+export const isFlowId = (id: unknown): id is string => typeof id === 'string' && UUID.test(id)
+
+const inert = fromCallback<WorkerEvent, unknown>(() => () => {})
+/** The chart with workers that do nothing: host events are applied to a parked flow without any request. */
+const applyMachine = identificationMachine.provide({ actors: { initiator: inert, statusPoller: inert, finalizer: inert } })
+
+/** The part of a view subscribers hear about (not its time or version). */
+const signature = (v: FlowView) => JSON.stringify([v.state, v.url, v.failure, v.result])
+
+/** A flow this replica drives. */
+interface Driver {
+  id: string
+  epoch: number
+  host: FlowHost
+  record: FlowRecord
+  /** Writes in order; each waits for the one before. */
+  writes: Promise<void>
+  /** The clock time until which the lease is surely held (renewed by the renewal loop). */
+  validUntil: number
+  /** Stops the actor; with `lost`, nothing more is written and the lease is not given back. */
+  stop(why: 'parked' | 'ended' | 'lost' | 'closed' | 'failed'): void
+  /** Applies the inbox events not applied yet. */
+  drain(): void
+  done: Promise<void>
+}
+
+/**
+ * Drives identification flows from a server: in one process (memory or SQLite store) or as one
+ * of many replicas (`createPostgresFlowStore` + `createBullMQCoordinator`). Every flow lives in
+ * the store; a replica holds a lease on a flow while it runs a working stretch (initiate,
+ * polling, finalize) and every write is fenced by it. Host events go to the flow's inbox and are
+ * applied once, in order, by whoever holds the lease. Flows that wait for a person have no actor
+ * anywhere.
+ *
+ * @example
+ * const service = createIdentificationService({ api, store: createSqliteSnapshotStore('flows.db') })
+ * const { id, url } = await service.start({ userId: 42, userType: 0 })
+ */
+export function createIdentificationService(options: IdentificationServiceOptions): IdentificationService {
+  if (!options || typeof options !== 'object') throw new TypeError('createIdentificationService: options are required')
+  const { api, store, onFinalized, onFailed, onError } = options
+  assertIdentificationApi(api, 'createIdentificationService')
+  const storeMethods = ['create', 'get', 'findByUser', 'write', 'acquireLease', 'renewLeases', 'releaseLease', 'appendEvent', 'events', 'orphans', 'history', 'counts']
+  if (!store || typeof store !== 'object' || storeMethods.some((m) => typeof (store as unknown as Record<string, unknown>)[m] !== 'function')) {
+    throw new TypeError(
+      'createIdentificationService: store must be a FlowStore (createMemoryFlowStore(), createSqliteSnapshotStore(file) or createPostgresFlowStore(...)); a SnapshotStore is for runIdentification',
+    )
+  }
+  const coordinator = options.coordinator ?? createLocalCoordinator()
+  if (typeof coordinator.dispatch !== 'function' || typeof coordinator.start !== 'function') {
+    throw new TypeError('createIdentificationService: coordinator must be a FlowCoordinator (createBullMQCoordinator(...))')
+  }
+  if (store.exclusive && coordinator.distributed) {
+    throw new TypeError(`createIdentificationService: a ${store.kind} store serves one process; use createPostgresFlowStore with a distributed coordinator`)
+  }
+  const clock = options.clock ?? systemClock
+  const depTimeout = positive(options.dependencyTimeoutMs, 5000, 'dependencyTimeoutMs')
+  const leaseMs = positive(options.leaseMs, 10_000, 'leaseMs')
+  const owner = options.replicaId ?? globalThis.crypto.randomUUID()
+  if (typeof owner !== 'string' || owner === '' || owner.length > 200) throw new TypeError('createIdentificationService: replicaId must be a non-empty string')
+  const shared: Omit<IdentificationInput, 'userId' | 'userType'> = {
+    ...(options.polling && { polling: options.polling }),
+    ...(options.allowedHosts && { allowedHosts: options.allowedHosts }),
+    ...(options.pendingStatuses && { pendingStatuses: options.pendingStatuses }),
+  }
+  resolveInput({ userId: 1, userType: 0, ...shared }) // validates the shared options now
+  const random = options.random
+
+  const drivers = new Map<string, Driver>()
+  const listeners = new Map<string, Set<(v: FlowView) => void>>()
+  /** The last version each flow's local listeners heard, so that none hears an older view after a newer one. */
+  const heard = new Map<string, number>()
+  const waiters = new Map<string, Set<(c: FlowChange) => void>>()
+  let closed = false
+  let renewTimer: unknown
+  let reconcileTimer: unknown
+
+  const report = (err: unknown, id?: string) => {
+    try {
+      onError?.(err, id)
+    } catch {
+      /* ignore */
+    }
+  }
+  const safe = (fn: () => void) => {
+    try {
+      fn()
+    } catch (err) {
+      report(err)
+    }
+  }
+
+  /** A store or coordinator call, bounded in time; failures become a `DependencyError` naming it. */
+  function dep<T>(what: string, call: () => Promise<T>, kind = store.kind): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new DependencyError(kind, `${what} did not answer within ${depTimeout} ms`)), depTimeout)
+      let p: Promise<T>
+      try {
+        p = call()
+      } catch (err) {
+        p = Promise.reject(err)
+      }
+      p.then(
+        (v) => {
+          clearTimeout(timer)
+          resolve(v)
+        },
+        (err: unknown) => {
+          clearTimeout(timer)
+          reject(err instanceof DependencyError || err instanceof UnfinishedFlowExistsError ? err : new DependencyError(kind, `${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
+        },
+      )
+    })
+  }
+  const coord = <T>(what: string, call: () => Promise<T>) => dep(what, call, coordinator.kind)
+
+  function viewOf(id: string, s: IdentificationSnapshot, version: number): FlowView {
+    const state = topState(s.value) as FlowState
+    const c = s.context
+    const url = state === 'identifying' ? c.identificationUrl : state === 'signing' || state === 'phaseA' ? c.signingUrl : null
+    const base = { id, userId: c.userId, userType: c.userType, url, version, updatedAt: new Date(clock.now()).toISOString() }
+    if (state === 'finalized') return { ...base, state, result: c.result!, failure: null }
+    if (state === 'failed') return { ...base, state, failure: c.failure!, result: null }
+    return { ...base, state, failure: null, result: null }
+  }
+
+  /** What a write of `snapshot` stores. */
+  function writeOf(id: string, s: IdentificationSnapshot, host: FlowHost, version: number, stretch: number, appliedSeq: number, prevView: FlowView | undefined, extra: FlowHistoryEntry[] = []): FlowWrite {
+    const view = viewOf(id, s, version + 1)
+    const history = [...extra]
+    if (!prevView || signature(prevView) !== signature(view)) history.push({ kind: 'view', at: clock.now(), version: version + 1, view })
+    return {
+      state: view.state,
+      working: s.hasTag('working'),
+      ended: s.hasTag('ended'),
+      stretch,
+      flow: host.persisted(clock.now()),
+      view,
+      appliedSeq,
+      ...(history.length > 0 && { history }),
+    }
+  }
+
+  /** Tells every replica (this one included) about a committed change whose view differs from the last. */
+  function changed(record: FlowRecord, prevView: FlowView | undefined) {
+    if (prevView && signature(prevView) === signature(record.view)) {
+      // Nothing a subscriber sees; waiters for applied events still hear of it here.
+      deliverLocal({ id: record.id, version: record.version, appliedSeq: record.appliedSeq, view: record.view }, false)
+      return
+    }
+    const change: FlowChange = { id: record.id, version: record.version, appliedSeq: record.appliedSeq, view: record.view }
+    if (coordinator.distributed) deliverLocal(change, false)
+    coord('notifyChange', () => coordinator.notifyChange(change)).catch((err: unknown) => report(err, record.id))
+  }
+
+  /** Hands a change to this replica's waiters and (when `listen`) subscribers. */
+  function deliverLocal(change: FlowChange, listen: boolean) {
+    for (const w of waiters.get(change.id) ?? []) w(change)
+    if (!listen) return
+    const last = heard.get(change.id) ?? 0
+    if (change.version <= last) return
+    heard.set(change.id, change.version)
+    for (const fn of listeners.get(change.id) ?? []) safe(() => fn(change.view))
+  }
+
+  /** The flow ended: the replica that stored it tells the app, once. */
+  function ended(view: FlowView) {
+    if (view.state === 'finalized') safe(() => onFinalized?.(view))
+    else if (view.state === 'failed') safe(() => onFailed?.(view))
+  }
+
+  // ——— driving a working stretch ———
+
+  async function run(job: { flowId: string; stretch: number }, signal: AbortSignal, force = false): Promise<void> {
+    if (closed || signal.aborted || drivers.has(job.flowId)) return
+    const record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
+    if (!record) return // another replica drives it
+    const epoch = record.lease!.epoch
+    if (closed || signal.aborted || !record.working || record.stretch !== job.stretch || drivers.has(job.flowId)) {
+      if (!drivers.has(job.flowId)) await dep('releaseLease', () => store.releaseLease(job.flowId, owner, epoch)).catch((e: unknown) => report(e, job.flowId))
+      if (record.working && record.stretch !== job.stretch && !closed) void coord('dispatch', () => coordinator.dispatch(record.id, record.stretch)).catch((e: unknown) => report(e, record.id))
+      return
+    }
+    const restored = restoreFlow(record.flow, record.userId, record.userType)
+    if ('rejected' in restored) {
+      report(new Error(`flow ${record.id} cannot be restored: ${restored.rejected}`), record.id)
+      await dep('releaseLease', () => store.releaseLease(record.id, owner, epoch)).catch(() => {})
+      return
+    }
+    await drive(record, epoch, restored.snapshot, signal)
+  }
+
+  function drive(record: FlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal): Promise<void> {
+    const id = record.id
+    let resolveDone!: () => void
+    const done = new Promise<void>((r) => (resolveDone = r))
+    let stopped = false
+    let applied = record.appliedSeq
+    let draining = false
+    let pendingHistory: FlowHistoryEntry[] = []
+    const check = () => {
+      if (stopped || clock.now() >= d.validUntil) {
+        d.stop('lost')
+        throw new Error(`identification service: the lease on flow ${id} is not held any more`)
+      }
+    }
+    // Every request checks the lease first: a replica that lost it (frozen, partitioned) sends nothing more.
+    const guarded: IdentificationApi = {
+      initiate: (r, o) => (check(), api.initiate(r, o)),
+      getStatus: (r, o) => (check(), api.getStatus(r, o)),
+      finalize: (r, o) => (check(), api.finalize(r, o)),
+    }
+    const machine = identificationMachine.provide({
+      actors: createIdentificationWorkers({ api: guarded, clock, ...(random && { random }) }),
+    })
+    const write = (s: IdentificationSnapshot) => {
+      const prevView = d.record.view
+      const history = pendingHistory
+      pendingHistory = []
+      d.writes = d.writes.then(async () => {
+        if (stopped) return
+        const w = writeOf(id, s, d.host, d.record.version, d.record.stretch, applied, prevView, history)
+        let next: FlowRecord | null
+        try {
+          next = await dep('write', () => store.write(id, d.record.version, w, { owner, epoch }))
+        } catch (err) {
+          report(err, id)
+          return d.stop('failed') // the lease runs out; the flow resumes from its last stored state
+        }
+        if (!next) return d.stop('lost') // fenced: another replica took the flow over
+        const before = d.record.view
+        d.record = next
+        changed(next, before)
+      })
+    }
+    const host = createFlowHost({
+      machine,
+      input: { userId: record.userId, userType: record.userType, ...shared },
+      clock,
+      autoContinue: true,
+      snapshot,
+      onSnapshot: (s) => {
+        if (!stopped) write(s)
+      },
+      onError: (err) => {
+        report(err, id)
+        d.stop('failed')
+      },
+    })
+    const d: Driver = {
+      id,
+      epoch,
+      host,
+      record,
+      writes: Promise.resolve(),
+      validUntil: clock.now() + leaseMs * 0.9,
+      done,
+      stop(why) {
+        if (stopped) return
+        stopped = true
+        host.stop()
+        signal.removeEventListener('abort', onAbort)
+        drivers.delete(id)
+        const last = d.writes
+        void last.then(async () => {
+          if (why !== 'lost' && why !== 'failed') await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
+          if (why === 'ended') ended(d.record.view)
+          resolveDone()
+        })
+      },
+      drain() {
+        if (stopped || draining) return
+        draining = true
+        void dep('events', () => store.events(id, applied))
+          .then((entries) => {
+            for (const e of entries) {
+              if (stopped) return
+              if (e.seq <= applied) continue
+              applied = e.seq
+              const ok = host.send(e.event)
+              pendingHistory.push({ kind: 'event', at: e.at, event: e.event.type, receivedBy: e.receivedBy, applied: ok })
+              // Not accepted: no transition, so write the applied mark on its own.
+              if (!ok) write(host.getSnapshot())
+            }
+          })
+          .catch((err: unknown) => report(err, id))
+          .finally(() => {
+            draining = false
+            settle()
+          })
+      },
+    }
+    const onAbort = () => d.stop('closed')
+    signal.addEventListener('abort', onAbort, { once: true })
+    /** Once the writes drain: a flow that waits for a person, or ended, needs no actor. */
+    const settle = () => {
+      void d.writes.then(() => {
+        if (stopped || draining) return
+        const s = host.getSnapshot()
+        if (s.hasTag('ended')) d.stop('ended')
+        else if (!s.hasTag('working')) d.stop('parked')
+      })
+    }
+    host.actor.subscribe(() => settle())
+    drivers.set(id, d)
+    host.start()
+    d.drain()
+    settle()
+    return done
+  }
+
+  /** One renewal round for every flow this replica drives; a lease not renewed is lost. */
+  async function renewAll() {
+    if (closed || drivers.size === 0) return
+    const held = [...drivers.values()]
+    const at = clock.now()
+    let renewed: { id: string; pending: boolean }[]
+    try {
+      renewed = await dep('renewLeases', () => store.renewLeases(owner, held.map((d) => ({ id: d.id, epoch: d.epoch })), leaseMs))
+    } catch (err) {
+      report(err)
+      return // validUntil runs out: requests stop by themselves
+    }
+    const ok = new Map(renewed.map((r) => [r.id, r.pending]))
+    for (const d of held) {
+      if (drivers.get(d.id) !== d) continue
+      if (!ok.has(d.id)) d.stop('lost')
+      else {
+        d.validUntil = at + leaseMs * 0.9
+        if (ok.get(d.id)) d.drain()
+      }
+    }
+  }
+
+  // ——— applying host events to a flow nobody drives ———
+
+  /** Applies a parked flow's inbox here (takes its lease for the moment); a working one is driven here. */
+  async function applyParked(id: string): Promise<void> {
+    if (closed || drivers.has(id)) return
+    const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
+    if (!record) return // driven elsewhere: that replica applies it
+    const epoch = record.lease!.epoch
+    if (record.working) {
+      // Working but nobody drives it (a job not taken yet, or lost): drive it here.
+      const restored = restoreFlow(record.flow, record.userId, record.userType)
+      if ('snapshot' in restored) {
+        void drive(record, epoch, restored.snapshot, new AbortController().signal)
+        return
+      }
+    }
+    let released = false
+    try {
+      const entries = await dep('events', () => store.events(id, record.appliedSeq))
+      if (entries.length === 0) return
+      const restored = restoreFlow(record.flow, record.userId, record.userType)
+      if ('rejected' in restored) throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
+      const host = createFlowHost({ machine: applyMachine, input: { userId: record.userId, userType: record.userType, ...shared }, clock, autoContinue: true, snapshot: restored.snapshot })
+      host.start()
+      const history: FlowHistoryEntry[] = []
+      let applied = record.appliedSeq
+      for (const e of entries) {
+        applied = e.seq
+        const ok = host.send(e.event)
+        history.push({ kind: 'event', at: e.at, event: e.event.type, receivedBy: e.receivedBy, applied: ok })
+      }
+      const s = host.getSnapshot()
+      const working = s.hasTag('working')
+      const stretch = working ? record.stretch + 1 : record.stretch
+      const w = writeOf(id, s, host, record.version, stretch, applied, record.view, history)
+      host.stop()
+      let next: FlowRecord | null
+      try {
+        next = await dep('write', () => store.write(id, record.version, w, { owner, epoch }))
+      } catch (err) {
+        if (!(err instanceof UnfinishedFlowExistsError)) throw err
+        // The flow cannot come back while the user has another unfinished one: the events are
+        // used up without effect, and the flow stays as it was.
+        const unchanged: FlowWrite = {
+          state: record.state, working: record.working, ended: record.ended, stretch: record.stretch, flow: record.flow, view: record.view, appliedSeq: applied,
+          history: history.map((h) => (h.kind === 'event' ? { ...h, applied: false } : h)),
+        }
+        next = await dep('write', () => store.write(id, record.version, unchanged, { owner, epoch }))
+        if (next) changed(next, record.view)
+        return
+      }
+      if (!next) return
+      await dep('releaseLease', () => store.releaseLease(id, owner, epoch))
+      released = true
+      changed(next, record.view)
+      if (next.ended && !record.ended) ended(next.view)
+      if (working) await coord('dispatch', () => coordinator.dispatch(id, stretch))
+    } finally {
+      if (!released) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
+    }
+  }
+
+  // ——— calls ———
+
+  /** Resolves with the first change of a flow that `done` accepts; re-reads the store now and then, and tries to apply its inbox. */
+  function waitFor(id: string, done: (c: FlowChange) => boolean, limitMs: number, nudge?: () => void): Promise<FlowView> {
+    return new Promise<FlowView>((resolve, reject) => {
+      let finished = false
+      const set = waiters.get(id) ?? new Set()
+      const finish = (err: unknown, view?: FlowView) => {
+        if (finished) return
+        finished = true
+        set.delete(onChange)
+        if (set.size === 0 && waiters.get(id) === set) waiters.delete(id)
+        clearInterval(poll)
+        clearTimeout(limit)
+        if (err) reject(err)
+        else resolve(view!)
+      }
+      const onChange = (c: FlowChange) => {
+        if (done(c)) finish(undefined, c.view)
+      }
+      set.add(onChange)
+      waiters.set(id, set)
+      // Notifications can be lost (a replica restarting, Redis reconnecting): the store decides.
+      const look = () =>
+        void dep('get', () => store.get(id)).then(
+          (r) => {
+            if (!r) return finish(new FlowNotFoundError(`No identification flow ${id}`))
+            onChange({ id, version: r.version, appliedSeq: r.appliedSeq, view: r.view })
+            if (!finished) nudge?.()
+          },
+          (err: unknown) => finish(err),
+        )
+      const poll = setInterval(look, 250)
+      const limit = setTimeout(() => finish(new Error(`identification service: flow ${id} did not get there within ${limitMs} ms`)), limitMs)
+      look()
+    })
+  }
+
+  /** How long `start` and `restart` wait for initiate (which retries until the phase deadline). */
+  const initiateLimit = resolveInput({ userId: 1, userType: 0, ...shared }).polling.phaseTimeoutMs + 2 * leaseMs + depTimeout
+  const initiateWaitMs = () => initiateLimit
+  const pastInitiating = (c: FlowChange) => c.view.state !== 'idle' && c.view.state !== 'initiating'
+
+  const open = async (call: string) => {
+    if (closed) throw new ServiceClosedError(call)
+    await ready
+    if (closed) throw new ServiceClosedError(call)
+  }
+
+  /** Sends a host event to a flow through its inbox; resolves with the view once it is applied. */
+  async function act(call: string, id: string, event: HostEvent, quiet = false): Promise<FlowView> {
+    await open(call)
+    if (!isFlowId(id)) throw new FlowNotFoundError(`No identification flow ${String(id)}`)
+    id = id.toLowerCase()
+    const record = await dep('get', () => store.get(id))
+    if (!record) throw new FlowNotFoundError(`No identification flow ${id}`)
+    if (!accepts(record, event) || (record.ended && !(await mayComeBack(record)))) {
+      if (quiet) return record.view
+      throw new FlowActionError(call, record.view)
+    }
+    const seq = await dep('appendEvent', () => store.appendEvent(id, event, owner))
+    const nudge = () => {
+      const d = drivers.get(id)
+      if (d) d.drain()
+      else applyParked(id).catch((err: unknown) => report(err, id))
+    }
+    await coord('notifyInbox', () => coordinator.notifyInbox(id)).catch((err: unknown) => report(err, id))
+    nudge()
+    return waitFor(id, (c) => c.appliedSeq >= seq, Math.max(4 * depTimeout, 2 * leaseMs), nudge)
+  }
+
+  /** An ended flow may come back (RETRY, RESTART) only while the user has no other unfinished flow. */
+  async function mayComeBack(record: FlowRecord): Promise<boolean> {
+    const latest = await dep('findByUser', () => store.findByUser(record.userType, record.userId))
+    return !latest || latest.id === record.id || latest.ended
+  }
+
+  /** Whether the flow's stored state accepts the event (the chart decides). */
+  function accepts(record: FlowRecord, event: HostEvent): boolean {
+    const restored = restoreFlow(record.flow, record.userId, record.userType)
+    if ('rejected' in restored) return false
+    return createActor(applyMachine, { input: { userId: record.userId, userType: record.userType }, snapshot: restored.snapshot as never }).getSnapshot().can(event)
+  }
+
+  async function startFlow(o: StartOptions): Promise<FlowView> {
+    if (!o || typeof o !== 'object') throw new TypeError('start: options are required')
+    const input: IdentificationInput = { userId: o.userId, userType: o.userType, ...shared, ...(o.initiate && { initiate: o.initiate }) }
+    resolveInput(input) // TypeError naming the field
+    if (o.restart !== undefined && typeof o.restart !== 'boolean') throw new TypeError('start: restart must be a boolean')
+    await open('start')
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const previous = await dep('findByUser', () => store.findByUser(o.userType, o.userId))
+      if (previous && !previous.ended) {
+        if (!o.restart) return waitFor(previous.id, pastInitiating, initiateWaitMs())
+        await act('start', previous.id, { type: 'CANCEL' }, true)
+      }
+      const id = globalThis.crypto.randomUUID()
+      const host = createFlowHost({ machine: applyMachine, input, clock })
+      host.start()
+      // A user who had a flow before gets a fresh provider session.
+      host.send({ type: previous ? 'RESTART' : 'START' })
+      const s = host.getSnapshot()
+      const view = viewOf(id, s, 1)
+      const flow = host.persisted(clock.now())
+      host.stop()
+      const { created, record } = await dep('create', () =>
+        store.create(
+          { id, userId: o.userId, userType: o.userType, state: view.state, working: true, ended: false, stretch: 1, flow, view },
+          [{ kind: 'view', at: clock.now(), version: 1, view }],
+        ),
+      )
+      if (!created) {
+        if (o.restart && !record.ended) continue // another start won the race: cancel that one too
+        return waitFor(record.id, pastInitiating, initiateWaitMs())
+      }
+      changed(record, undefined)
+      await coord('dispatch', () => coordinator.dispatch(id, 1))
+      return waitFor(id, pastInitiating, initiateWaitMs(), () => {
+        if (!drivers.has(id)) applyParked(id).catch((err: unknown) => report(err, id))
+      })
+    }
+    throw new Error(`start: user ${o.userType}:${o.userId} keeps getting new flows from elsewhere; try again`)
+  }
+
+  // ——— start-up ———
+
+  const ready = (async () => {
+    await coord('start', () =>
+      coordinator.start({
+        run: (job, signal) => run(job, signal),
+        inbox: (flowId) => {
+          const d = drivers.get(flowId)
+          if (d) d.drain()
+        },
+        change: (c) => deliverLocal(c, true),
+      }),
+    )
+    if (store.exclusive) {
+      // One process: leases left by an earlier process of this store are ours to take over.
+      const left = await dep('orphans', () => store.orphans(10_000, { includeHeld: true }))
+      for (const o of left) void run({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true).catch((err: unknown) => report(err, o.id))
+    }
+    scheduleRenew()
+    scheduleReconcile(store.exclusive ? leaseMs : 0)
+  })()
+  ready.catch((err: unknown) => report(err))
+
+  function scheduleRenew() {
+    renewTimer = clock.setTimeout(() => {
+      void renewAll().finally(() => !closed && scheduleRenew())
+    }, leaseMs / 3)
+  }
+  /** Dispatches working flows whose lease ran out (a killed replica's, a lost job's). */
+  function scheduleReconcile(delay: number) {
+    reconcileTimer = clock.setTimeout(() => {
+      void dep('orphans', () => store.orphans(500))
+        .then(async (list) => {
+          for (const o of list) if (!drivers.has(o.id) && !closed) await coord('dispatch', () => coordinator.dispatch(o.id, o.stretch))
+        })
+        .catch((err: unknown) => report(err))
+        .finally(() => !closed && scheduleReconcile(leaseMs))
+    }, delay)
+  }
+
+  return {
+    ready,
+    get running() {
+      return drivers.size
+    },
+    replicaId: owner,
+    start: startFlow,
+    async redirect(id, o) {
+      if (!o || (o.outcome !== 'success' && o.outcome !== 'fail')) throw new TypeError("redirect: outcome must be 'success' or 'fail'")
+      const cb = o.bTrustAppCallBackId
+      if (cb != null && typeof cb !== 'string') throw new TypeError('redirect: bTrustAppCallBackId must be a string')
+      return act('redirect', id, { type: 'REDIRECT', outcome: o.outcome, ...(cb != null && cb !== '' && { bTrustAppCallBackId: cb.slice(0, 512) }) }, true)
+    },
+    async get(id) {
+      await open('get')
+      if (!isFlowId(id)) return undefined
+      return (await dep('get', () => store.get(id.toLowerCase())))?.view
+    },
+    async findByUser(userType, userId) {
+      await open('findByUser')
+      return (await dep('findByUser', () => store.findByUser(userType, userId)))?.view
+    },
+    continue: (id) => act('continue', id, { type: 'CONTINUE' }),
+    retry: (id) => act('retry', id, { type: 'RETRY' }),
+    async restart(id) {
+      const view = await act('restart', id, { type: 'RESTART' })
+      return pastInitiating({ id: view.id, version: view.version, appliedSeq: 0, view }) ? view : waitFor(view.id, pastInitiating, initiateWaitMs())
+    },
+    cancel: (id) => act('cancel', id, { type: 'CANCEL' }),
+    async history(id) {
+      await open('history')
+      if (!isFlowId(id)) throw new FlowNotFoundError(`No identification flow ${String(id)}`)
+      return dep('history', () => store.history(id.toLowerCase()))
+    },
+    subscribe(id, fn) {
+      if (typeof fn !== 'function') throw new TypeError('subscribe: fn must be a function')
+      const key = String(id).toLowerCase()
+      const set = listeners.get(key) ?? new Set()
+      set.add(fn)
+      listeners.set(key, set)
+      return () => {
+        set.delete(fn)
+        if (set.size === 0 && listeners.get(key) === set) {
+          listeners.delete(key)
+          heard.delete(key)
+        }
+      }
+    },
+    async health() {
+      const result = { ok: true, store: store.kind, coordinator: coordinator.kind } as Awaited<ReturnType<IdentificationService['health']>>
+      try {
+        result.counts = await dep('counts', () => store.counts())
+        await coord('ping', () => coordinator.ping())
+      } catch (err) {
+        result.ok = false
+        result.error = err instanceof Error ? err.message : String(err)
+      }
+      return result
+    },
+    async close() {
+      if (closed) return
+      closed = true
+      clock.clearTimeout(renewTimer)
+      clock.clearTimeout(reconcileTimer)
+      await ready.catch(() => {})
+      const all = [...drivers.values()]
+      await coordinator.close().catch((err: unknown) => report(err))
+      for (const d of [...drivers.values()]) if (!all.includes(d)) all.push(d)
+      for (const d of all) d.stop('closed')
+      await Promise.all(all.map((d) => Promise.race([d.done, new Promise((r) => setTimeout(r, depTimeout + 100))])))
+    },
+  }
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt
+  if (!Number.isFinite(v) || v <= 0) throw new TypeError(`createIdentificationService: ${name} must be a positive number (got ${String(v)})`)
+  return v
+}

@@ -1,0 +1,216 @@
+import type { HostEvent } from '../../machine/events.js'
+import type { PersistedFlow } from '../../machine/persistence.js'
+import type { Failure, IdentificationResult, UserType } from '../../machine/types.js'
+
+/** The chart's top-level states, as a view names them. */
+export type FlowState =
+  | 'idle'
+  | 'initiating'
+  | 'identifying'
+  | 'pollingA'
+  | 'phaseA'
+  | 'signing'
+  | 'pollingB'
+  | 'phaseB'
+  | 'finalized'
+  | 'failed'
+
+interface FlowViewBase {
+  /** The flow id (a UUID, lower case). */
+  id: string
+  userId: number
+  userType: UserType
+  /** The URL the user must open now (`identifying`: ID capture; `phaseA`, `signing`: signing), or `null`. */
+  url: string | null
+  /** Bumped by every stored change of the flow; the SSE event id. */
+  version: number
+  /** When the flow last changed (ISO 8601). */
+  updatedAt: string
+}
+
+/**
+ * A flow as the backend shows it: plain JSON, safe to send to the browser. A discriminated
+ * union on `state`, so that a `switch` over it is checked for completeness.
+ */
+export type FlowView =
+  | (FlowViewBase & { state: 'finalized'; result: IdentificationResult; failure: null })
+  | (FlowViewBase & { state: 'failed'; failure: Failure; result: null })
+  | (FlowViewBase & { state: Exclude<FlowState, 'finalized' | 'failed'>; failure: null; result: null })
+
+/** Who drives a flow now: a replica (`owner`), fenced by `epoch`, until `until` (epoch ms of the store's clock). */
+export interface FlowLease {
+  owner: string
+  /** Bumped by every acquisition: a write that names an older epoch is refused. */
+  epoch: number
+  until: number
+}
+
+/** A flow as a {@link FlowStore} keeps it. Plain JSON. */
+export interface FlowRecord {
+  id: string
+  userId: number
+  userType: UserType
+  /** Bumped by every write; writes are compare-and-set on it. */
+  version: number
+  /** The chart's top-level state. */
+  state: FlowState
+  /** The flow has work for a replica (chart tag `working`): initiate, polling or finalize. */
+  working: boolean
+  /** `finalized` or `failed` (tag `ended`): not the user's unfinished flow any more. */
+  ended: boolean
+  /** Counts the working stretches of the flow; a stretch's job id is `${id}:${stretch}`. */
+  stretch: number
+  /** The persisted chart snapshot, in its envelope. */
+  flow: PersistedFlow
+  /** The view. */
+  view: FlowView
+  /** The last inbox sequence number applied to the flow. */
+  appliedSeq: number
+  /** The lease, or `null` when no replica holds one. */
+  lease: FlowLease | null
+  /** Epoch ms. */
+  createdAt: number
+  /** Epoch ms. */
+  updatedAt: number
+}
+
+/** What a write changes. */
+export interface FlowWrite {
+  state: FlowState
+  working: boolean
+  ended: boolean
+  stretch: number
+  flow: PersistedFlow
+  view: FlowView
+  appliedSeq: number
+  /** Entries appended to the flow's history (the store keeps the most recent ones). */
+  history?: FlowHistoryEntry[]
+}
+
+/** What a new flow starts with. */
+export type NewFlow = Omit<FlowRecord, 'version' | 'lease' | 'createdAt' | 'updatedAt' | 'appliedSeq'>
+
+/** A host event waiting in a flow's inbox (applied once, in `seq` order, by whoever drives the flow). */
+export interface InboxEntry {
+  seq: number
+  event: HostEvent
+  /** The replica that received it. */
+  receivedBy: string
+  /** Epoch ms. */
+  at: number
+}
+
+/** One line of a flow's history: a view the flow showed (for SSE replay), a host event, a provider request. */
+export type FlowHistoryEntry =
+  | { kind: 'view'; at: number; version: number; view: FlowView }
+  | { kind: 'event'; at: number; event: HostEvent['type']; receivedBy: string; applied: boolean }
+  | { kind: 'request'; at: number; operation: 'initiate' | 'status' | 'finalize'; httpStatus?: number; outcome: string; providerStatus?: string; durationMs: number }
+
+/** The flows of a store, counted. */
+export interface FlowCounts {
+  /** Flows with work for a replica. */
+  working: number
+  /** Flows waiting for a person. */
+  parked: number
+  /** Finalized or failed. */
+  ended: number
+}
+
+/**
+ * Where the identification service keeps flows: each flow a versioned record with a lease, the
+ * user → flow index ("one unfinished flow per user", enforced by the store), each flow's inbox
+ * of host events and its recent history. Memory, SQLite (one process) and PostgreSQL (many
+ * replicas) implement it; every method may reject when the store is unreachable.
+ */
+export interface FlowStore {
+  /** Creates a flow, unless the user has an unfinished one: then that one comes back (`created: false`). */
+  create(flow: NewFlow, history?: FlowHistoryEntry[]): Promise<{ created: boolean; record: FlowRecord }>
+  /** A flow by id. */
+  get(id: string): Promise<FlowRecord | undefined>
+  /** The user's most recent flow. */
+  findByUser(userType: UserType, userId: number): Promise<FlowRecord | undefined>
+  /**
+   * Compare-and-set: writes when the stored version is `expectedVersion` and, with `fence`, the
+   * stored lease is that owner's and epoch's. Returns the new record, or `null` (nothing written).
+   */
+  write(id: string, expectedVersion: number, changes: FlowWrite, fence?: { owner: string; epoch: number }): Promise<FlowRecord | null>
+  /**
+   * Takes the flow's lease for `ttlMs` when it is free or has expired (`force`: whatever it is;
+   * for a store that serves one process, on start). The epoch goes up by one.
+   * @returns the record with the new lease, or `null` when another owner holds it
+   */
+  acquireLease(id: string, owner: string, ttlMs: number, options?: { force?: boolean }): Promise<FlowRecord | null>
+  /** Extends the leases `owner` holds (with these epochs); returns the ids still held, and whether their inbox has events to apply. */
+  renewLeases(owner: string, leases: { id: string; epoch: number }[], ttlMs: number): Promise<{ id: string; pending: boolean }[]>
+  /** Gives a lease up (no error when it is not held any more). */
+  releaseLease(id: string, owner: string, epoch: number): Promise<void>
+  /** Appends a host event to the flow's inbox; returns its sequence number. */
+  appendEvent(id: string, event: HostEvent, receivedBy: string): Promise<number>
+  /** The inbox events after `afterSeq`, in order. */
+  events(id: string, afterSeq: number): Promise<InboxEntry[]>
+  /**
+   * Flows with work whose lease is free or expired, oldest first: the reconciler dispatches
+   * them. `includeHeld`: every flow with work (a store that serves one process, on start).
+   */
+  orphans(limit: number, options?: { includeHeld?: boolean }): Promise<{ id: string; stretch: number }[]>
+  /** The flow's recent history, oldest first (at most {@link HISTORY_LIMIT} entries). */
+  history(id: string): Promise<FlowHistoryEntry[]>
+  /** Counts of working, parked and ended flows. */
+  counts(): Promise<FlowCounts>
+  /**
+   * The store serves one process (memory, SQLite): its leases can be taken over when the service
+   * starts, and no coordinator is needed.
+   */
+  readonly exclusive: boolean
+  /** What to call the store in errors and health answers, e.g. `PostgreSQL`. */
+  readonly kind: string
+  /** Releases connections (a pool passed in by the caller stays open). */
+  close?(): Promise<void>
+}
+
+/** The handlers a {@link FlowCoordinator} calls on its replica. */
+export interface CoordinatorHandlers {
+  /** Runs one working stretch of a flow; resolves when it parks, ends or is given up. Abort `signal` to give up (a lost lock). */
+  run(job: { flowId: string; stretch: number }, signal: AbortSignal): Promise<void>
+  /** A host event was put in a flow's inbox (on any replica). */
+  inbox(flowId: string): void
+  /** A flow changed (on any replica). */
+  change(change: FlowChange): void
+}
+
+/** A committed change of a flow's view, as replicas tell each other. */
+export interface FlowChange {
+  id: string
+  /** The record's version after the write. */
+  version: number
+  /** The last inbox event applied by then. */
+  appliedSeq: number
+  view: FlowView
+}
+
+/**
+ * Dispatches the flows' working stretches and carries notifications between replicas. The
+ * service's default runs everything in its own process; `createBullMQCoordinator` spreads the
+ * work over replicas through Redis.
+ */
+export interface FlowCoordinator {
+  /** `true` when several processes share the work (the store must not be `exclusive`). */
+  readonly distributed: boolean
+  /** What to call it in errors and health answers, e.g. `Redis`. */
+  readonly kind: string
+  /** Starts taking work and notifications for this replica. */
+  start(handlers: CoordinatorHandlers): Promise<void>
+  /** Queues a flow's working stretch, once: a stretch already queued or running is not queued again. */
+  dispatch(flowId: string, stretch: number): Promise<void>
+  /** Tells every replica that a flow's inbox has a new event. */
+  notifyInbox(flowId: string): Promise<void>
+  /** Tells every replica that a flow changed. */
+  notifyChange(change: FlowChange): Promise<void>
+  /** Resolves when the coordinator's backend answers (health). */
+  ping(): Promise<void>
+  /** Stops taking work; running stretches are aborted (their flows resume elsewhere). */
+  close(): Promise<void>
+}
+
+/** How many history entries a store keeps per flow (the oldest go first). */
+export const HISTORY_LIMIT = 200
