@@ -2,10 +2,10 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { describe, expect, it } from 'vitest'
 import { createHttpApi } from '../../src/adapters/http/httpApi.js'
-import { createIdentificationHandler } from '../../src/adapters/node/identificationHandler.js'
-import { createIdentificationService } from '../../src/adapters/node/identificationService.js'
+import { createIdentificationHandler } from '../../src/adapters/server/identificationHandler.js'
+import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
+import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import { createPasswordGrantTokenSource } from '../../src/adapters/node/tokenSource.js'
-import { createMemorySnapshotStore } from '../../src/adapters/node/snapshotStore.js'
 import { startSimulator } from '../../src/simulator/server.js'
 import { flush, simSetup } from '../helpers.js'
 
@@ -16,7 +16,7 @@ const get = (path: string) => new Request(`${B}${path}`)
 
 function setup(authorize: (r: Request, id: string | null) => boolean = () => true) {
   const env = simSetup()
-  const store = createMemorySnapshotStore()
+  const store = createMemoryFlowStore({ now: () => env.clock.now() })
   const service = createIdentificationService({ api: env.api, store, clock: env.clock })
   const errors: unknown[] = []
   const handler = createIdentificationHandler(service, {
@@ -35,7 +35,7 @@ describe('createIdentificationHandler with Request objects', () => {
     expect(created.status).toBe(201)
     const view = await created.json()
     expect(view).toMatchObject({ state: 'identifying', userId: 21, url: expect.stringContaining('/capture/') })
-    expect(Object.keys(view).sort()).toEqual(['failure', 'id', 'result', 'state', 'updatedAt', 'url', 'userId', 'userType'])
+    expect(Object.keys(view).sort()).toEqual(['failure', 'id', 'result', 'state', 'updatedAt', 'url', 'userId', 'userType', 'version'])
 
     const again = await (await handler(post('', { userId: 21, userType: 0 }))).json()
     expect(again.id).toBe(view.id)
@@ -58,8 +58,13 @@ describe('createIdentificationHandler with Request objects', () => {
     expect(fail.headers.get('location')).toBe(`https://shop.test/kyc/${view.id}/failed`)
     const restart = await handler(post(`/${view.id}/restart`))
     expect(restart.status).toBe(200)
-    expect((await handler(post(`/${view.id}/retry`))).status).toBe(200)
-    expect((await handler(post(`/${view.id}/continue`))).status).toBe(200)
+    expect(await restart.json()).toMatchObject({ state: 'identifying', url: expect.stringContaining('/capture/') }) // once initiate answered
+    // Actions the state does not take: 409 with the view as it is.
+    for (const action of ['retry', 'continue']) {
+      const refused = await handler(post(`/${view.id}/${action}`))
+      expect(refused.status).toBe(409)
+      expect((await refused.json()).view).toMatchObject({ id: view.id, state: 'identifying' })
+    }
     await service.close()
   })
 
@@ -100,6 +105,9 @@ describe('createIdentificationHandler with Request objects', () => {
     ['a bad id', get('/not-a-uuid'), 400],
     ['an unknown flow', get('/00000000-0000-4000-8000-000000000000'), 404],
     ['an unknown flow action', post('/00000000-0000-4000-8000-000000000000/retry'), 404],
+    ['a body that is not JSON', new Request(`${B}`, { method: 'POST', body: 'userId=1', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415],
+    ['a body over 16 KiB', post('', { userId: 1, userType: 0, pad: 'x'.repeat(17 * 1024) }), 413],
+    ['an action with a body that is not JSON', new Request(`${B}/00000000-0000-4000-8000-000000000000/retry`, { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } }), 415],
     ['an unknown action', post('/00000000-0000-4000-8000-000000000000/explode'), 404],
     ['a path below an action', get('/00000000-0000-4000-8000-000000000000/events/x'), 404],
     ['outside the base path', new Request('http://app.test/other'), 404],
@@ -119,7 +127,7 @@ describe('createIdentificationHandler with Request objects', () => {
 
   it('denies by default, and whatever authorize denies, with 403', async () => {
     const env = simSetup()
-    const service = createIdentificationService({ api: env.api, store: createMemorySnapshotStore(), clock: env.clock })
+    const service = createIdentificationService({ api: env.api, store: createMemoryFlowStore({ now: () => env.clock.now() }), clock: env.clock })
     const deny = createIdentificationHandler(service)
     expect((await deny(post('', { userId: 22, userType: 0 }))).status).toBe(403)
     const { id } = await service.start({ userId: 22, userType: 0 })
@@ -148,13 +156,13 @@ describe('Server-Sent Events over real HTTP', () => {
   it('a client sees every state change in order, and the stream closes when the flow ends', async () => {
     const sim = await startSimulator({ timing: { captureMs: 200, staleMs: 50, signMs: 200 } })
     const api = createHttpApi({ baseUrl: sim.url, getAccessToken: createPasswordGrantTokenSource({ tokenUrl: `${sim.url}/connect/token`, ...sim.simulator.credentials }) })
-    const service = createIdentificationService({ api, store: createMemorySnapshotStore(), polling: { intervalMs: 50, maxIntervalMs: 100 } })
+    const service = createIdentificationService({ api, store: createMemoryFlowStore(), polling: { intervalMs: 50, maxIntervalMs: 100 } })
     const handler = createIdentificationHandler(service, { authorize: () => true, heartbeatMs: 100 })
     const server = createAdaptorServer({ fetch: handler })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/identifications`
     try {
-      const view = await (await fetch(base, { method: 'POST', body: JSON.stringify({ userId: 23, userType: 0 }) })).json()
+      const view = await (await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 23, userType: 0 }) })).json()
       const res = await fetch(`${base}/${view.id}/events`)
       expect(res.headers.get('content-type')).toBe('text/event-stream')
       const reader = res.body!.getReader()

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { createIdentificationService } from '../../src/adapters/node/identificationService.js'
-import { createMemorySnapshotStore } from '../../src/adapters/node/snapshotStore.js'
+import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
+import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import { flush, simSetup } from '../helpers.js'
 
 describe('many flows through one service', () => {
   it('1 000 concurrent flows against the in-process simulator all finalize, one initiate each', async () => {
     const N = 1000
     const env = simSetup({ timing: { captureMs: 3000, staleMs: 1000, signMs: 3000 } })
-    const service = createIdentificationService({ api: env.api, store: createMemorySnapshotStore(), clock: env.clock })
+    const service = createIdentificationService({ api: env.api, store: createMemoryFlowStore({ now: () => env.clock.now() }), clock: env.clock })
     const users = Array.from({ length: N }, (_, i) => 10_000 + i)
     const flows = await Promise.all(users.map((userId) => service.start({ userId, userType: 0 })))
     expect(flows.every((f) => f.state === 'identifying')).toBe(true)

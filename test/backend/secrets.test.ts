@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createHttpApi } from '../../src/adapters/http/httpApi.js'
-import { createIdentificationHandler } from '../../src/adapters/node/identificationHandler.js'
-import { createIdentificationService } from '../../src/adapters/node/identificationService.js'
-import { createMemorySnapshotStore } from '../../src/adapters/node/snapshotStore.js'
+import { createIdentificationHandler } from '../../src/adapters/server/identificationHandler.js'
+import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
+import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import { createPasswordGrantTokenSource } from '../../src/adapters/node/tokenSource.js'
 import { createSimulator } from '../../src/simulator/simulator.js'
 
@@ -27,7 +27,7 @@ describe('secrets stay on the server', () => {
         return t
       },
     })
-    const store = createMemorySnapshotStore()
+    const store = createMemoryFlowStore()
     const logs: string[] = []
     for (const m of ['log', 'error', 'warn', 'info'] as const) vi.spyOn(console, m).mockImplementation((...a) => void logs.push(a.map(String).join(' ')))
     const service = createIdentificationService({
@@ -43,7 +43,7 @@ describe('secrets stay on the server', () => {
     }
     const sse: Promise<void>[] = []
     for (const userId of [41, 42, 43]) {
-      const res = await call(new Request('http://app/identifications', { method: 'POST', body: JSON.stringify({ userId, userType: 0 }) }))
+      const res = await call(new Request('http://app/identifications', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId, userType: 0 }) }))
       const v = JSON.parse(seen.at(-1)!.slice(seen.at(-1)!.indexOf('{')))
       if (res.status !== 201 || v.state !== 'identifying') continue
       const events = await handler(new Request(`http://app/identifications/${v.id}/events`))
@@ -61,7 +61,8 @@ describe('secrets stay on the server', () => {
     await service.close()
     vi.restoreAllMocks()
     expect(tokens.length).toBeGreaterThan(3)
-    const everything = [...seen, ...logs, ...store.keys().map((k) => JSON.stringify(k)), JSON.stringify(await Promise.all(store.keys().map((k) => store.get(k))))].join('\n')
+    const stored = await Promise.all(store.ids().map(async (id) => [await store.get(id), await store.history(id), await store.events(id, 0)]))
+    const everything = [...seen, ...logs, JSON.stringify(stored)].join('\n')
     expect(everything).toContain('finalized')
     for (const secret of [SECRET, PASSWORD, ...new Set(tokens)]) expect(everything).not.toContain(secret)
   }, 30_000)

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../../machine/clock.js'
 import type { HostEvent, WorkerEvent } from '../../machine/events.js'
 import { identificationMachine } from '../../machine/identificationMachine.js'
 import { resolveInput } from '../../machine/input.js'
-import { topState } from '../../machine/persistence.js'
+import { topState, type PersistedFlow } from '../../machine/persistence.js'
 import type {
   IdentificationApi,
   IdentificationInput,
@@ -259,7 +259,7 @@ export function createIdentificationService(options: IdentificationServiceOption
   }
 
   /** What a write of `snapshot` stores. */
-  function writeOf(id: string, s: IdentificationSnapshot, host: FlowHost, version: number, stretch: number, appliedSeq: number, prevView: FlowView | undefined, extra: FlowHistoryEntry[] = []): FlowWrite {
+  function writeOf(id: string, s: IdentificationSnapshot, flow: PersistedFlow, version: number, stretch: number, appliedSeq: number, prevView: FlowView | undefined, extra: FlowHistoryEntry[] = []): FlowWrite {
     const view = viewOf(id, s, version + 1)
     const history = [...extra]
     if (!prevView || signature(prevView) !== signature(view)) history.push({ kind: 'view', at: clock.now(), version: version + 1, view })
@@ -268,7 +268,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       working: s.hasTag('working'),
       ended: s.hasTag('ended'),
       stretch,
-      flow: host.persisted(clock.now()),
+      flow,
       view,
       appliedSeq,
       ...(history.length > 0 && { history }),
@@ -306,25 +306,30 @@ export function createIdentificationService(options: IdentificationServiceOption
   // ——— driving a working stretch ———
 
   async function run(job: { flowId: string; stretch: number }, signal: AbortSignal, force = false): Promise<void> {
-    if (closed || signal.aborted || drivers.has(job.flowId)) return
+    await (await begin(job, signal, force))?.done
+  }
+
+  /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
+  async function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
+    if (closed || signal.aborted || drivers.has(job.flowId)) return undefined
     const record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
-    if (!record) return // another replica drives it
+    if (!record) return undefined // another replica drives it
     const epoch = record.lease!.epoch
     if (closed || signal.aborted || !record.working || record.stretch !== job.stretch || drivers.has(job.flowId)) {
       if (!drivers.has(job.flowId)) await dep('releaseLease', () => store.releaseLease(job.flowId, owner, epoch)).catch((e: unknown) => report(e, job.flowId))
       if (record.working && record.stretch !== job.stretch && !closed) void coord('dispatch', () => coordinator.dispatch(record.id, record.stretch)).catch((e: unknown) => report(e, record.id))
-      return
+      return undefined
     }
     const restored = restoreFlow(record.flow, record.userId, record.userType)
     if ('rejected' in restored) {
       report(new Error(`flow ${record.id} cannot be restored: ${restored.rejected}`), record.id)
       await dep('releaseLease', () => store.releaseLease(record.id, owner, epoch)).catch(() => {})
-      return
+      return undefined
     }
-    await drive(record, epoch, restored.snapshot, signal)
+    return drive(record, epoch, restored.snapshot, signal)
   }
 
-  function drive(record: FlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal): Promise<void> {
+  function drive(record: FlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal): Driver {
     const id = record.id
     let resolveDone!: () => void
     const done = new Promise<void>((r) => (resolveDone = r))
@@ -347,13 +352,17 @@ export function createIdentificationService(options: IdentificationServiceOption
     const machine = identificationMachine.provide({
       actors: createIdentificationWorkers({ api: guarded, clock, ...(random && { random }) }),
     })
+    let queued = 0
     const write = (s: IdentificationSnapshot) => {
-      const prevView = d.record.view
       const history = pendingHistory
       pendingHistory = []
+      const persisted = host.persisted(clock.now())
+      const seq = applied
+      queued++
       d.writes = d.writes.then(async () => {
+        queued--
         if (stopped) return
-        const w = writeOf(id, s, d.host, d.record.version, d.record.stretch, applied, prevView, history)
+        const w = writeOf(id, s, persisted, d.record.version, d.record.stretch, seq, d.record.view, history)
         let next: FlowRecord | null
         try {
           next = await dep('write', () => store.write(id, d.record.version, w, { owner, epoch }))
@@ -364,6 +373,8 @@ export function createIdentificationService(options: IdentificationServiceOption
         if (!next) return d.stop('lost') // fenced: another replica took the flow over
         const before = d.record.view
         d.record = next
+        // The last write of a flow that waits for a person, or ended: no actor any more.
+        if (queued === 0 && !draining) settle()
         changed(next, before)
       })
     }
@@ -426,21 +437,18 @@ export function createIdentificationService(options: IdentificationServiceOption
     }
     const onAbort = () => d.stop('closed')
     signal.addEventListener('abort', onAbort, { once: true })
-    /** Once the writes drain: a flow that waits for a person, or ended, needs no actor. */
+    /** A flow that waits for a person, or ended, needs no actor (called when no write is queued). */
     const settle = () => {
-      void d.writes.then(() => {
-        if (stopped || draining) return
-        const s = host.getSnapshot()
-        if (s.hasTag('ended')) d.stop('ended')
-        else if (!s.hasTag('working')) d.stop('parked')
-      })
+      if (stopped || draining || queued > 0) return
+      const s = host.getSnapshot()
+      if (s.hasTag('ended')) d.stop('ended')
+      else if (!s.hasTag('working')) d.stop('parked')
     }
-    host.actor.subscribe(() => settle())
     drivers.set(id, d)
     host.start()
     d.drain()
     settle()
-    return done
+    return d
   }
 
   /** One renewal round for every flow this replica drives; a lease not renewed is lost. */
@@ -500,7 +508,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       const s = host.getSnapshot()
       const working = s.hasTag('working')
       const stretch = working ? record.stretch + 1 : record.stretch
-      const w = writeOf(id, s, host, record.version, stretch, applied, record.view, history)
+      const w = writeOf(id, s, host.persisted(clock.now()), record.version, stretch, applied, record.view, history)
       host.stop()
       let next: FlowRecord | null
       try {
@@ -668,7 +676,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     if (store.exclusive) {
       // One process: leases left by an earlier process of this store are ours to take over.
       const left = await dep('orphans', () => store.orphans(10_000, { includeHeld: true }))
-      for (const o of left) void run({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true).catch((err: unknown) => report(err, o.id))
+      await Promise.all(left.map((o) => begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true).catch((err: unknown) => report(err, o.id))))
     }
     scheduleRenew()
     scheduleReconcile(store.exclusive ? leaseMs : 0)
