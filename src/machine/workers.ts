@@ -89,6 +89,8 @@ function runStep(
   }
   const deadlineAt = input.deadlineAt
   const controller = new AbortController()
+  /** A request is on its way (aborting costs a DOMException: only when there is one to abort). */
+  let inFlight = false
   let stopped = false
   /** The timer of the next attempt, and how to clear it. */
   let wake: { id: unknown; clear: (id: unknown) => void } | undefined
@@ -97,7 +99,7 @@ function runStep(
     stopped = true
     clock.clearTimeout(deadlineTimer)
     if (wake) wake.clear(wake.id)
-    controller.abort()
+    if (inFlight) controller.abort()
     wakeResolve?.()
   }
   const finish = (e: WorkerEvent) => {
@@ -137,8 +139,11 @@ function runStep(
       if (clock.now() >= deadlineAt) return timeout()
       let outcome: Outcome
       try {
+        inFlight = true
         outcome = await attempt(controller.signal)
+        inFlight = false
       } catch (err) {
+        inFlight = false
         if (stopped) return
         const { info, retryable, retryAfterMs } = toErrorInfo(err)
         if (once || (!retryable && !retryAlso?.(info))) return finish({ type: 'attempt.failed', phase, error: info })

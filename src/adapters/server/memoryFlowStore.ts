@@ -20,6 +20,17 @@ export interface MemoryFlowStoreOptions {
 
 const copy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T
 
+/** A stored flow: the fields the store looks at, and the rest as JSON text (parsed on read: copies for free). */
+interface Stored {
+  meta: Omit<FlowRecord, 'flow' | 'view'>
+  body: string
+}
+const pack = (r: FlowRecord): Stored => {
+  const { flow, view, ...meta } = r
+  return { meta, body: JSON.stringify({ flow, view }) }
+}
+const unpack = (s: Stored): FlowRecord => ({ ...s.meta, ...(s.meta.lease && { lease: { ...s.meta.lease } }), ...(JSON.parse(s.body) as Pick<FlowRecord, 'flow' | 'view'>) })
+
 /**
  * A {@link FlowStore} in this process's memory: for tests, demos and a single process that may
  * lose its flows on exit. Records are kept as copies, so a caller can never change a stored
@@ -33,7 +44,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
   ids(): string[]
 } {
   const now = options.now ?? Date.now
-  const flows = new Map<string, FlowRecord>()
+  const flows = new Map<string, Stored>()
   const inbox = new Map<string, InboxEntry[]>()
   const histories = new Map<string, FlowHistoryEntry[]>()
   let seq = 0
@@ -45,65 +56,79 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
     if (h.length > HISTORY_LIMIT) h.splice(0, h.length - HISTORY_LIMIT)
     histories.set(id, h)
   }
-  const unfinished = (userType: UserType, userId: number) =>
-    [...flows.values()].find((r) => r.userType === userType && r.userId === userId && !r.ended)
-  const held = (r: FlowRecord, t: number) => r.lease !== null && r.lease.until > t
+  /** user → the unfinished flow's id, and user → the newest flow's id (the indexes a database would keep). */
+  const unfinishedByUser = new Map<string, string>()
+  const newestByUser = new Map<string, string>()
+  const userKey = (userType: UserType, userId: number) => `${userType}:${userId}`
+  const unfinished = (userType: UserType, userId: number) => {
+    const id = unfinishedByUser.get(userKey(userType, userId))
+    return id === undefined ? undefined : flows.get(id)
+  }
+  const held = (r: Stored['meta'], t: number) => r.lease !== null && r.lease.until > t
 
   return {
     exclusive: true,
     kind: 'memory',
     async create(flow: NewFlow, history) {
       const existing = unfinished(flow.userType, flow.userId)
-      if (existing) return { created: false, record: copy(existing) }
+      if (existing) return { created: false, record: unpack(existing) }
       if (flows.has(flow.id)) throw new Error(`memory flow store: flow ${flow.id} exists`)
       const t = now()
-      const record: FlowRecord = { ...copy(flow), version: 1, appliedSeq: 0, lease: null, createdAt: t, updatedAt: t }
-      flows.set(flow.id, record)
+      const stored = pack({ ...copy(flow), version: 1, appliedSeq: 0, lease: null, createdAt: t, updatedAt: t })
+      flows.set(flow.id, stored)
+      newestByUser.set(userKey(flow.userType, flow.userId), flow.id)
+      if (!stored.meta.ended) unfinishedByUser.set(userKey(flow.userType, flow.userId), flow.id)
       addHistory(flow.id, history)
-      return { created: true, record: copy(record) }
+      return { created: true, record: unpack(stored) }
     },
     async get(id) {
       const r = flows.get(id)
-      return r && copy(r)
+      return r && unpack(r)
     },
     async findByUser(userType, userId) {
-      let latest: FlowRecord | undefined
-      for (const r of flows.values()) {
-        if (r.userType === userType && r.userId === userId && (!latest || r.createdAt >= latest.createdAt)) latest = r
-      }
-      return latest && copy(latest)
+      const id = newestByUser.get(userKey(userType, userId))
+      const latest = id === undefined ? undefined : flows.get(id)
+      return latest && unpack(latest)
     },
     async write(id, expectedVersion, changes: FlowWrite, fence) {
-      const r = flows.get(id)
-      if (!r || r.version !== expectedVersion) return null
+      const stored = flows.get(id)
+      const r = stored?.meta
+      if (!stored || !r || r.version !== expectedVersion) return null
       if (fence && (r.lease?.owner !== fence.owner || r.lease.epoch !== fence.epoch)) return null
       if (!changes.ended && r.ended) {
         // A flow that ended and comes back (RETRY, RESTART) is the user's unfinished one again.
         const other = unfinished(r.userType, r.userId)
-        if (other && other.id !== id) throw new UnfinishedFlowExistsError(r.userType, r.userId, other.id)
+        if (other && other.meta.id !== id) throw new UnfinishedFlowExistsError(r.userType, r.userId, other.meta.id)
       }
-      const { history, ...rest } = copy(changes)
-      const next: FlowRecord = { ...r, ...rest, version: r.version + 1, updatedAt: now() }
+      const { history, flow, view, ...rest } = changes
+      const next: Stored = {
+        meta: { ...r, ...rest, version: r.version + 1, updatedAt: now() },
+        body: JSON.stringify({ flow, view }),
+      }
       flows.set(id, next)
+      const key = userKey(r.userType, r.userId)
+      if (!next.meta.ended) unfinishedByUser.set(key, id)
+      else if (unfinishedByUser.get(key) === id) unfinishedByUser.delete(key)
       addHistory(id, history)
       // Applied events are in the history now; the inbox keeps only what is still to apply.
       const pending = inbox.get(id)
-      if (pending) inbox.set(id, pending.filter((e) => e.seq > next.appliedSeq))
-      return copy(next)
+      if (pending) inbox.set(id, pending.filter((e) => e.seq > next.meta.appliedSeq))
+      return unpack(next)
     },
     async acquireLease(id, owner, ttlMs, o) {
-      const r = flows.get(id)
-      if (!r) return null
+      const stored = flows.get(id)
+      if (!stored) return null
+      const r = stored.meta
       const t = now()
       if (!o?.force && held(r, t) && r.lease!.owner !== owner) return null
       r.lease = { owner, epoch: (r.lease?.epoch ?? 0) + 1, until: t + ttlMs }
-      return copy(r)
+      return unpack(stored)
     },
     async renewLeases(owner, leases, ttlMs) {
       const t = now()
       const out: { id: string; pending: boolean }[] = []
       for (const { id, epoch } of leases) {
-        const r = flows.get(id)
+        const r = flows.get(id)?.meta
         if (!r || r.lease?.owner !== owner || r.lease.epoch !== epoch || r.lease.until <= t) continue
         r.lease.until = t + ttlMs
         out.push({ id, pending: (inbox.get(id) ?? []).some((e) => e.seq > r.appliedSeq) })
@@ -111,7 +136,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
       return out
     },
     async releaseLease(id, owner, epoch) {
-      const r = flows.get(id)
+      const r = flows.get(id)?.meta
       if (r?.lease?.owner === owner && r.lease.epoch === epoch) r.lease = { ...r.lease, until: 0 }
     },
     async appendEvent(id, event: HostEvent, receivedBy) {
@@ -128,6 +153,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
     async orphans(limit, o) {
       const t = now()
       return [...flows.values()]
+        .map((f) => f.meta)
         .filter((r) => r.working && (o?.includeHeld || !held(r, t)))
         .sort((a, b) => a.updatedAt - b.updatedAt)
         .slice(0, limit)
@@ -138,7 +164,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
     },
     async counts(): Promise<FlowCounts> {
       const c = { working: 0, parked: 0, ended: 0 }
-      for (const r of flows.values()) c[r.ended ? 'ended' : r.working ? 'working' : 'parked']++
+      for (const { meta: r } of flows.values()) c[r.ended ? 'ended' : r.working ? 'working' : 'parked']++
       return c
     },
     ids: () => [...flows.keys()],
