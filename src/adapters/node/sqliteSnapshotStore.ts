@@ -1,73 +1,88 @@
-import { createRequire } from 'node:module'
 import type { SnapshotStore } from './snapshotStore.js'
+import { flowStoreOn, openSqliteFile, type SqliteFlowStore, type SqliteFlowStoreOptions } from './sqliteFlowStore.js'
 
-/** The schema version this code writes (`PRAGMA user_version`). */
-export const SQLITE_SCHEMA_VERSION = 2
-
-interface Db {
-  pragma(s: string, o?: { simple?: boolean }): unknown
-  exec(sql: string): void
-  prepare(sql: string): { get(...a: unknown[]): unknown; all(...a: unknown[]): unknown[]; run(...a: unknown[]): unknown }
-  transaction<T extends (...a: never[]) => unknown>(fn: T): T
-  close(): void
-}
+export { SQLITE_SCHEMA_VERSION } from './sqliteFlowStore.js'
 
 /**
- * Migrations, by the version they lead to. Version 1 stored `kv(key, value)`; version 2 adds
- * `updated_at` and an index for listing by prefix.
+ * One SQLite file as both stores: `runIdentification`'s {@link SnapshotStore} (`get`, `set`,
+ * `delete`, `list` on the key-value table) and the identification service's `FlowStore` (every
+ * other method). Only `get` is in both; see {@link createSqliteSnapshotStore}.
  */
-const MIGRATIONS: Record<number, string> = {
-  1: `CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  2: `ALTER TABLE kv ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
-      CREATE INDEX IF NOT EXISTS kv_updated_at ON kv (updated_at)`,
-}
+export type SqliteSnapshotStore = Omit<Required<SnapshotStore>, 'get'> &
+  Omit<SqliteFlowStore, 'get'> & {
+    /**
+     * A key shaped like a flow id (a UUID) that names a flow of the service reads its
+     * `FlowRecord`; any other key reads the key-value table (the stored value, or `undefined`).
+     */
+    get<T = unknown>(key: string): Promise<T | undefined>
+    /** Gives the file lease up (when the service took it) and closes the database. Synchronous; the promise is resolved. */
+    close(): Promise<void>
+  }
 
-/** A SQLite store, with `close()` for shutting down. */
-export type SqliteSnapshotStore = Required<SnapshotStore> & {
-  /** Closes the database. */
-  close(): void
-  /** The schema version of the open database. */
-  readonly schemaVersion: number
-}
+const FLOW_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * A store in one SQLite file, through `better-sqlite3` version 12 (an optional peer
- * dependency: `npm install better-sqlite3@12`). The embedded default for servers: WAL
- * journal, one row per key, a schema version migrated forward on open.
+ * dependency: `npm install better-sqlite3@12`): WAL journal, a schema version migrated forward
+ * on open (`PRAGMA user_version`).
+ *
+ * The object is a `SnapshotStore` for `runIdentification` (one row per key) and also a
+ * `FlowStore`, so that `createIdentificationService({ api, store: createSqliteSnapshotStore(file) })`
+ * works. The two share one method name, `get`: a key shaped like a flow id (a UUID) that names
+ * a stored flow gives its `FlowRecord`; every other key reads the key-value table, as before
+ * (`runIdentification`'s keys, `10npay-identification:<userType>:<userId>`, never look like
+ * flow ids). For a service, prefer {@link createSqliteFlowStore}: it is only a `FlowStore`, and
+ * it fails when it is created if another service has the file.
+ *
+ * A SQLite file serves one identification service. This object takes the file's lease at its
+ * first `FlowStore` call (the service makes one as it starts), not on open, so that processes
+ * that only use it as a `SnapshotStore` may share the file as before; if another service has
+ * the file, that call and every later one reject with a `SqliteFileInUseError` saying who
+ * (the service's `ready` and calls reject with it).
  *
  * @param path the database file (`':memory:'` for a private in-memory one)
- * @example const store = createSqliteSnapshotStore('identifications.db')
+ * @param options `now`: the clock for times stored (@default Date.now); `fileLeaseMs` (@default 30000)
+ * @example
+ * // runIdentification
+ * const store = createSqliteSnapshotStore('identifications.db')
+ * await runIdentification({ api, userId: 42, userType: 0, store, onAction })
+ * @example
+ * // the identification service (one process)
+ * const service = createIdentificationService({ api, store: createSqliteSnapshotStore('identifications.db') })
  */
-export function createSqliteSnapshotStore(path: string, options: { now?: () => number } = {}): SqliteSnapshotStore {
-  if (typeof path !== 'string' || path === '') throw new TypeError('createSqliteSnapshotStore: path must be a non-empty string')
-  let Database: new (path: string) => Db
-  try {
-    Database = createRequire(import.meta.url)('better-sqlite3') as typeof Database
-  } catch (err) {
-    throw new Error('createSqliteSnapshotStore needs the better-sqlite3 package (version 12 on Node 20): npm install better-sqlite3@12', {
-      cause: err,
-    })
-  }
+export function createSqliteSnapshotStore(path: string, options: SqliteFlowStoreOptions = {}): SqliteSnapshotStore {
+  const db = openSqliteFile(path, 'createSqliteSnapshotStore')
   const now = options.now ?? Date.now
-  const db = new Database(path)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  migrate(db)
+  let closed = false
+  const open = () => {
+    if (closed) throw new Error('createSqliteSnapshotStore: the store is closed')
+  }
+  let flows: ReturnType<typeof flowStoreOn>
+  try {
+    flows = flowStoreOn(db, path, options, open)
+  } catch (err) {
+    db.close()
+    throw err
+  }
   const getStmt = db.prepare('SELECT value FROM kv WHERE key = ?')
   const setStmt = db.prepare(
     'INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at',
   )
   const delStmt = db.prepare('DELETE FROM kv WHERE key = ?')
   const listStmt = db.prepare('SELECT key FROM kv WHERE key >= ? AND key < ?')
-  let closed = false
-  const open = () => {
-    if (closed) throw new Error('createSqliteSnapshotStore: the store is closed')
-  }
+  const { takeFile: _take, releaseFile, get: getFlow, ...flowMethods } = flows
   return {
-    async get(key) {
+    ...flowMethods,
+    exclusive: true,
+    kind: 'SQLite',
+    async get<T>(key: string): Promise<T | undefined> {
       open()
+      if (FLOW_ID.test(key)) {
+        const record = await getFlow(key)
+        if (record) return record as T
+      }
       const row = getStmt.get(key) as { value: string } | undefined
-      return row === undefined ? undefined : JSON.parse(row.value)
+      return row === undefined ? undefined : (JSON.parse(row.value) as T)
     },
     async set(key, snapshot) {
       open()
@@ -82,25 +97,15 @@ export function createSqliteSnapshotStore(path: string, options: { now?: () => n
       return (listStmt.all(prefix, `${prefix}\uffff`) as { key: string }[]).map((r) => r.key)
     },
     close() {
-      if (!closed) db.close()
+      if (!closed) {
+        releaseFile()
+        db.close()
+      }
       closed = true
+      return Promise.resolve()
     },
     get schemaVersion() {
       return db.pragma('user_version', { simple: true }) as number
     },
-  }
-}
-
-/** Brings the database to {@link SQLITE_SCHEMA_VERSION}, one version at a time, each in a transaction. */
-function migrate(db: Db): void {
-  const current = db.pragma('user_version', { simple: true }) as number
-  if (current > SQLITE_SCHEMA_VERSION) {
-    throw new Error(`createSqliteSnapshotStore: the database has schema version ${current}; this library knows up to ${SQLITE_SCHEMA_VERSION}`)
-  }
-  for (let v = current + 1; v <= SQLITE_SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!)
-      db.pragma(`user_version = ${v}`)
-    })()
   }
 }
