@@ -5,6 +5,10 @@
  * `<schema>.schema_migrations`. A schema at a newer version than this code knows is refused.
  *
  * Never edit a released migration: add the next one.
+ *
+ * Documents (snapshot, view, inbox events, history entries) are `json`, not `jsonb`: the store
+ * never looks inside them, and `json` gives back exactly the text it was given (key order
+ * included, which `jsonb` sorts), as the memory and SQLite stores do.
  */
 import { fnv32, type PgPool, type PgPoolClient } from './pg.js'
 
@@ -32,8 +36,8 @@ export const MIGRATIONS: readonly Migration[] = [
         working boolean NOT NULL,
         ended boolean NOT NULL,
         stretch integer NOT NULL,
-        snapshot jsonb NOT NULL,
-        view jsonb NOT NULL,
+        snapshot json NOT NULL,
+        view json NOT NULL,
         lease_owner text,
         lease_epoch integer NOT NULL DEFAULT 0,
         lease_until timestamptz,
@@ -55,7 +59,7 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE ${s}.inbox (
         seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         flow_id text NOT NULL REFERENCES ${s}.flows (id) ON DELETE CASCADE,
-        event jsonb NOT NULL,
+        event json NOT NULL,
         received_by text NOT NULL,
         at timestamptz NOT NULL DEFAULT now()
       )`,
@@ -70,7 +74,7 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE ${s}.history (
         flow_id text NOT NULL REFERENCES ${s}.flows (id) ON DELETE CASCADE,
         n bigint NOT NULL,
-        entry jsonb NOT NULL,
+        entry json NOT NULL,
         PRIMARY KEY (flow_id, n)
       )`,
     ],

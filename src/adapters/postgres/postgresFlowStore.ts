@@ -120,17 +120,8 @@ const toRecord = (r: FlowRow): FlowRecord => ({
   updatedAt: r.updated_at,
 })
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
-const wellFormed = (_key: string, v: unknown) => (typeof v === 'string' ? v.replace(/\0/g, '\ufffd').replace(LONE_SURROGATE, '\ufffd') : v)
-
-/**
- * JSON text for a `jsonb` parameter. `jsonb` refuses `\u0000` and lone surrogates, which a
- * provider's strings could carry: they become U+FFFD instead of making every write fail.
- */
-function json(value: unknown): string {
-  const text = JSON.stringify(value)
-  return /\\u0000|\\ud[89a-f]/i.test(text) ? JSON.stringify(value, wellFormed) : text
-}
+/** JSON text for a `json` parameter (sent as text: `pg` would turn a JS array into a SQL array). */
+const json = (value: unknown): string => JSON.stringify(value)
 
 const isUniqueViolation = (err: unknown, constraint: string) =>
   (err as { code?: unknown })?.code === '23505' && (err as { constraint?: unknown }).constraint === constraint
@@ -201,7 +192,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
   const writeSql = (fenced: boolean) => `
     WITH upd AS (
       UPDATE ${s}.flows AS f
-      SET version = f.version + 1, state = $3, working = $4, ended = $5, stretch = $6, snapshot = $7::jsonb, view = $8::jsonb,
+      SET version = f.version + 1, state = $3, working = $4, ended = $5, stretch = $6, snapshot = $7::json, view = $8::json,
           applied_seq = $9::bigint, history_n = f.history_n + $11::bigint, updated_at = now()
       WHERE f.id = $1 AND f.version = $2::int${fenced ? ' AND f.lease_owner = $12 AND f.lease_epoch = $13::int' : ''}
       RETURNING f.*
@@ -210,7 +201,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     ), appended AS (
       INSERT INTO ${s}.history (flow_id, n, entry)
       SELECT upd.id, upd.history_n - $11::bigint + h.n, h.entry
-      FROM upd, jsonb_array_elements($10::jsonb) WITH ORDINALITY AS h(entry, n)
+      FROM upd, json_array_elements($10::json) WITH ORDINALITY AS h(entry, n)
       WHERE h.n > $11::bigint - ${HISTORY_LIMIT}
     ), trimmed AS (
       DELETE FROM ${s}.history AS h USING upd WHERE h.flow_id = upd.id AND h.n <= upd.history_n - ${HISTORY_LIMIT}
@@ -222,13 +213,13 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
       'create',
       `WITH ins AS (
         INSERT INTO ${s}.flows AS f (id, user_type, user_id, version, state, working, ended, stretch, snapshot, view, history_n)
-        SELECT $1::text, $2::smallint, $3::bigint, 1, $4::text, $5::boolean, $6::boolean, $7::int, $8::jsonb, $9::jsonb, $11::bigint
+        SELECT $1::text, $2::smallint, $3::bigint, 1, $4::text, $5::boolean, $6::boolean, $7::int, $8::json, $9::json, $11::bigint
         WHERE NOT EXISTS (SELECT 1 FROM ${s}.flows AS u WHERE u.user_type = $2::smallint AND u.user_id = $3::bigint AND NOT u.ended)
         ON CONFLICT (user_type, user_id) WHERE NOT ended DO NOTHING
         RETURNING f.*
       ), appended AS (
         INSERT INTO ${s}.history (flow_id, n, entry)
-        SELECT ins.id, h.n, h.entry FROM ins, jsonb_array_elements($10::jsonb) WITH ORDINALITY AS h(entry, n)
+        SELECT ins.id, h.n, h.entry FROM ins, json_array_elements($10::json) WITH ORDINALITY AS h(entry, n)
         WHERE h.n > $11::bigint - ${HISTORY_LIMIT}
       )
       SELECT ${cols('ins')} FROM ins`,
@@ -275,7 +266,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     appendEvent: stmt(
       'appendEvent',
       `WITH f AS (SELECT id FROM ${s}.flows WHERE id = $1 FOR NO KEY UPDATE)
-       INSERT INTO ${s}.inbox (flow_id, event, received_by) SELECT f.id, $2::jsonb, $3::text FROM f
+       INSERT INTO ${s}.inbox (flow_id, event, received_by) SELECT f.id, $2::json, $3::text FROM f
        RETURNING seq::float8 AS seq`,
     ),
     events: stmt(
@@ -340,7 +331,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
       }
     } catch (err) {
       if (err instanceof SchemaTooNewError || (err instanceof Error && err.message.startsWith('PostgreSQL flow store:'))) throw err
-      throw storeError('setting up the schema', err, secrets)
+      throw storeError('setting up the store', err, secrets)
     }
     return pool
   }
