@@ -6,17 +6,21 @@
 //   node examples/backend/server.mjs     # the same (after npm run build), or against a real provider:
 //   TENNPAY_API=https://api-test.10npay.com TENNPAY_TOKEN_URL=https://auth-test.10npay.com/connect/token \
 //   TENNPAY_CLIENT_ID=… TENNPAY_CLIENT_SECRET=… TENNPAY_USERNAME=… TENNPAY_PASSWORD=… node examples/backend/server.mjs
-import { randomUUID } from 'node:crypto'
+//
+// As one replica of many (every replica with the same database, Redis, provider and session secret):
+//   10npay-id serve --postgres postgres://app@db/app --redis redis://127.0.0.1:6379 \
+//     --simulator-url http://127.0.0.1:4010 --session-secret "$SESSION_SECRET"
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
-import { getCookie, setCookie } from 'hono/cookie'
+import { setCookie } from 'hono/cookie'
 import { serve } from '@hono/node-server'
 import { createHttpApi } from '10npay-identification'
 import {
   createIdentificationHandler,
   createIdentificationService,
   createPasswordGrantTokenSource,
-  createSqliteSnapshotStore,
+  createSqliteFlowStore,
 } from '10npay-identification/node'
 import { startSimulator } from '10npay-identification/simulator'
 
@@ -24,20 +28,37 @@ const page = readFileSync(new URL('./page.html', import.meta.url), 'utf8')
 
 /**
  * Starts the example.
- * @param {{ port?: number, db?: string, provider?: { apiUrl: string, tokenUrl: string, clientId: string, clientSecret: string, username: string, password: string } }} [options]
+ * @param {{
+ *   port?: number,
+ *   db?: string,
+ *   postgres?: string,
+ *   redis?: string,
+ *   prefix?: string,
+ *   simulatorUrl?: string,
+ *   sessionSecret?: string,
+ *   provider?: { apiUrl: string, tokenUrl: string, clientId: string, clientSecret: string, username: string, password: string },
+ * }} [options] `postgres` + `redis`: one replica of a cluster (PostgreSQL flows, BullMQ work);
+ *   else one process on the SQLite file `db`. `simulatorUrl`: a simulator started elsewhere (shared
+ *   by the replicas) instead of an embedded one. `sessionSecret`: the replicas' shared key for the
+ *   demo session cookie.
  */
 export async function startBackendExample(options = {}) {
-  // Without a provider: the embedded simulator, whose pages redirect back to this server.
+  if (Boolean(options.postgres) !== Boolean(options.redis)) throw new TypeError('startBackendExample: postgres and redis go together')
+  // Without a provider: a simulator (embedded, or shared by replicas), whose pages redirect back here.
   let appUrl = ''
-  const sim = options.provider
+  const sim = options.provider || options.simulatorUrl
     ? undefined
     : await startSimulator({
         timing: { captureMs: 3000, staleMs: 1000, signMs: 3000 },
       })
+  const simUrl = options.simulatorUrl ?? sim?.url
   const provider = options.provider ?? {
-    apiUrl: sim.url,
-    tokenUrl: `${sim.url}/connect/token`,
-    ...sim.simulator.credentials,
+    apiUrl: simUrl,
+    tokenUrl: `${simUrl}/connect/token`,
+    clientId: 'demo-client',
+    clientSecret: 'demo-secret',
+    username: 'demo',
+    password: 'demo',
   }
   const api = createHttpApi({
     baseUrl: provider.apiUrl,
@@ -49,13 +70,38 @@ export async function startBackendExample(options = {}) {
       password: provider.password,
     }),
   })
-  const store = createSqliteSnapshotStore(options.db ?? 'identifications.db')
-  const service = createIdentificationService({ api, store })
+  let store
+  let coordinator
+  if (options.postgres) {
+    const { createPostgresFlowStore } = await import('10npay-identification/postgres')
+    const { createBullMQCoordinator } = await import('10npay-identification/bullmq')
+    store = createPostgresFlowStore({ connectionString: options.postgres })
+    coordinator = createBullMQCoordinator({ connection: options.redis, prefix: options.prefix ?? '10npay-example' })
+  } else {
+    store = createSqliteFlowStore(options.db ?? 'identifications.db')
+  }
+  const service = createIdentificationService({ api, store, ...(coordinator && { coordinator }) })
+  try {
+    await service.ready
+  } catch (err) {
+    await service.close().catch(() => {})
+    await store.close?.()
+    await sim?.close()
+    throw err
+  }
 
-  // A demo "login": the browser says which user it is; the session cookie remembers it.
-  // A real app takes the user from its own session instead.
-  const sessions = new Map() // sid -> { userId, userType }
-  const sessionOf = (request) => sessions.get(/(?:^|;\s*)sid=([^;]+)/.exec(request.headers.get('cookie') ?? '')?.[1])
+  // A demo "login": the browser says which user it is; a signed session cookie remembers it, so
+  // that every replica knows the user. A real app takes the user from its own session instead.
+  const secret = options.sessionSecret ?? randomBytes(32).toString('hex')
+  const sign = (userId) => createHmac('sha256', secret).update(String(userId)).digest('base64url')
+  const sessionOf = (request) => {
+    const sid = /(?:^|;\s*)sid=([^;]+)/.exec(request.headers.get('cookie') ?? '')?.[1]
+    const [userId, mac] = (sid ?? '').split('.')
+    if (!userId || !mac || !/^[1-9]\d{0,9}$/.test(userId)) return undefined
+    const want = Buffer.from(sign(userId))
+    const got = Buffer.from(mac)
+    return got.length === want.length && timingSafeEqual(got, want) ? { userId: Number(userId), userType: 0 } : undefined
+  }
 
   const handler = createIdentificationHandler(service, {
     basePath: '/identifications',
@@ -75,9 +121,7 @@ export async function startBackendExample(options = {}) {
   app.post('/login', async (c) => {
     const { userId } = await c.req.json()
     if (!Number.isInteger(userId) || userId < 1) return c.json({ error: 'userId must be a positive integer' }, 400)
-    const sid = getCookie(c, 'sid') ?? randomUUID()
-    sessions.set(sid, { userId, userType: 0 })
-    setCookie(c, 'sid', sid, { httpOnly: true, sameSite: 'Lax', path: '/' })
+    setCookie(c, 'sid', `${userId}.${sign(userId)}`, { httpOnly: true, sameSite: 'Lax', path: '/' })
     return c.json({ userId })
   })
   // The Success/Fail URLs configured in the provider's portal are the same for every flow:
@@ -107,7 +151,7 @@ export async function startBackendExample(options = {}) {
     async close() {
       await service.close()
       await new Promise((r) => server.close(r))
-      store.close()
+      await store.close?.()
       await sim?.close()
     },
   }
@@ -125,7 +169,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         password: env.TENNPAY_PASSWORD,
       }
     : undefined
-  const ex = await startBackendExample({ port: Number(env.PORT ?? 0), provider })
+  const ex = await startBackendExample({
+    port: Number(env.PORT ?? 0),
+    provider,
+    ...(env.DATABASE_URL && env.REDIS_URL && { postgres: env.DATABASE_URL, redis: env.REDIS_URL }),
+    ...(env.SESSION_SECRET && { sessionSecret: env.SESSION_SECRET }),
+  })
   console.log(`Backend example at ${ex.url}${ex.simulatorUrl ? ` (simulator at ${ex.simulatorUrl})` : ''}`)
   process.once('SIGINT', () => void ex.close().then(() => process.exit(0)))
 }

@@ -142,19 +142,32 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
   program
     .command('serve')
-    .description('run the backend example (examples/backend) against the embedded simulator, flows in SQLite, until interrupted')
+    .description('run the backend example (examples/backend): one process on SQLite, or one replica of a cluster with --postgres and --redis; until interrupted')
     .option('--port <port>', 'the port (0: a free one)', int('--port', 0, 65535), 0)
-    .option('--db <file>', 'the SQLite file', 'identifications.db')
+    .option('--db <file>', 'the SQLite file (one process)', 'identifications.db')
+    .option('--postgres <url>', 'PostgreSQL connection string: flows in PostgreSQL (with --redis: one replica of many)')
+    .option('--redis <url>', 'Redis URL for BullMQ and notifications between replicas (with --postgres)')
+    .option('--prefix <prefix>', 'with --redis: the key prefix every replica of the deployment shares', '10npay-example')
+    .option('--simulator-url <url>', 'a simulator started elsewhere (10npay-id simulate) instead of an embedded one; replicas share one')
+    .option('--session-secret <secret>', "the demo session cookie's key; replicas share one (default: random per process)")
     .option('--json', 'print the address as JSON', false)
     .action(async (o) => {
+      if (Boolean(o.postgres) !== Boolean(o.redis)) throw new UsageError('--postgres and --redis go together (a cluster needs both)')
       const example = (await import(new URL('../../examples/backend/server.mjs', import.meta.url).href)) as {
-        startBackendExample(o: { port: number; db: string }): Promise<{ url: string; simulatorUrl?: string; close(): Promise<void> }>
+        startBackendExample(o: Record<string, unknown>): Promise<{ url: string; simulatorUrl?: string; close(): Promise<void> }>
       }
-      const ex = await example.startBackendExample({ port: o.port, db: o.db })
+      const ex = await example.startBackendExample({
+        port: o.port,
+        db: o.db,
+        ...(o.postgres && { postgres: o.postgres, redis: o.redis, prefix: o.prefix }),
+        ...(o.simulatorUrl && { simulatorUrl: o.simulatorUrl }),
+        ...(o.sessionSecret && { sessionSecret: o.sessionSecret }),
+      })
+      const where = o.postgres ? 'flows in PostgreSQL, work through Redis' : `flows in ${o.db}`
       io.stdout.write(
         o.json
-          ? `${JSON.stringify({ url: ex.url, simulatorUrl: ex.simulatorUrl ?? null, db: o.db })}\n`
-          : `Backend example at ${ex.url} (simulator at ${ex.simulatorUrl}, flows in ${o.db}). Open it, press Start. Ctrl-C stops it.\n`,
+          ? `${JSON.stringify({ url: ex.url, simulatorUrl: ex.simulatorUrl ?? o.simulatorUrl ?? null, ...(o.postgres ? { cluster: true } : { db: o.db }) })}\n`
+          : `Backend example at ${ex.url} (simulator at ${ex.simulatorUrl ?? o.simulatorUrl}, ${where}). Open it, press Start. Ctrl-C stops it.\n`,
       )
       await untilInterrupted()
       await ex.close()

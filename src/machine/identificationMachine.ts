@@ -278,6 +278,8 @@ export const identificationMachine = setup({
             src: 'initiator',
             input: ({ context }: { context: Ctx }): InitiatorInput => ({
               phase: 'initiate',
+              userId: context.userId,
+              userType: context.userType,
               request: {
                 userId: context.userId,
                 isRestartIdentification: context.restart,
@@ -484,6 +486,8 @@ export const identificationMachine = setup({
 function finalizerInput(context: Ctx, once: boolean): FinalizerInput {
   return {
     phase: 'finalize',
+    userId: context.userId,
+    userType: context.userType,
     once,
     payload: context.finalizePayload!,
     deadlineAt: context.deadlineAt,

@@ -223,6 +223,9 @@ export interface IdentificationContext extends ResolvedInput {
 export interface StepInput {
   /** The step, sent back in every `attempt.*` event. */
   phase: FailurePhase
+  /** The flow's user (a host that drives many flows tells them apart by it). */
+  userId: number
+  userType: UserType
   /** When the step fails; `null`: the worker arms `now + timeoutMs` first. */
   deadlineAt: number | null
   /** When the next request goes (`null`: at once, after a timer turn). */
@@ -239,8 +242,6 @@ export interface InitiatorInput extends StepInput {
 /** Input of the `statusPoller` worker. */
 export interface PollerInput extends StepInput {
   phase: PollPhase
-  userId: number
-  userType: UserType
   pendingStatuses: string[]
   /** The normalised status the poll starts from; a different one is a change. */
   lastStatus: string

@@ -4,7 +4,7 @@ import { systemClock } from './clock.js'
 import type { WorkerEvent } from './events.js'
 import { nextPollDelay } from './schedule.js'
 import { classifyStatus, normalizeStatus } from './status.js'
-import type { ErrorInfo, ErrorKind, FinalizerInput, IdentificationApi, InitiatorInput, PollerInput, StepInput } from './types.js'
+import type { ErrorInfo, ErrorKind, FinalizerInput, IdentificationApi, InitiatorInput, PollerInput, StepInput, UserType } from './types.js'
 
 /** What the workers need from the host. */
 export interface WorkerDeps {
@@ -19,6 +19,11 @@ export interface WorkerDeps {
    * holds the flow's lock, so that two tabs never poll the same flow).
    */
   gate?: () => Promise<void>
+  /**
+   * Called before every request a worker sends, with the flow's user; a throw stops that
+   * request (the service checks here that it still holds its lease on the flow).
+   */
+  beforeRequest?: (flow: { userId: number; userType: UserType }) => void
 }
 
 /**
@@ -72,7 +77,7 @@ type Outcome = WorkerEvent | 'again'
  * @param once one attempt: any error ends the run
  */
 function runStep(
-  deps: Required<Omit<WorkerDeps, 'gate'>>,
+  deps: Deps,
   input: StepInput,
   sendBack: (e: WorkerEvent) => void,
   attempt: (signal: AbortSignal) => Promise<Outcome>,
@@ -139,6 +144,7 @@ function runStep(
       if (clock.now() >= deadlineAt) return timeout()
       let outcome: Outcome
       try {
+        deps.beforeRequest?.(input)
         inFlight = true
         outcome = await attempt(controller.signal)
         inFlight = false
@@ -159,6 +165,8 @@ function runStep(
   loop().catch((err: unknown) => finish({ type: 'attempt.failed', phase, error: toErrorInfo(err).info }))
   return stop
 }
+
+type Deps = Required<Pick<WorkerDeps, 'api' | 'clock' | 'random'>> & Pick<WorkerDeps, 'beforeRequest'>
 
 /**
  * Runs `fn` on the next turn of the event loop, after the timers that are due: `setImmediate`
@@ -182,7 +190,12 @@ const finalizeNotReady = (e: ErrorInfo) => e.kind === 'rejected' && e.httpStatus
  * Each is a callback actor that loops internally and tells the chart only what changes.
  */
 export function createIdentificationWorkers(deps: WorkerDeps) {
-  const d: Required<Omit<WorkerDeps, 'gate'>> = { api: deps.api, clock: deps.clock ?? systemClock, random: deps.random ?? Math.random }
+  const d: Deps = {
+    api: deps.api,
+    clock: deps.clock ?? systemClock,
+    random: deps.random ?? Math.random,
+    ...(deps.beforeRequest && { beforeRequest: deps.beforeRequest }),
+  }
   const { api } = d
   const gate = deps.gate
   type Cb<I> = (args: { input: I; sendBack: (e: WorkerEvent) => void }) => () => void

@@ -35,7 +35,7 @@ describe('a backend process killed with SIGKILL mid-phase-B', () => {
     const db = join(await mkdtemp(join(tmpdir(), 'kill-')), 'flows.db')
     try {
       const first = await startBackend({ SIM_URL: sim.url, DB: db })
-      const started = await (await fetch(first.base, { method: 'POST', body: JSON.stringify({ userId: 31, userType: 0 }) })).json()
+      const started = await (await fetch(first.base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 31, userType: 0 }) })).json()
       await (await fetch(`${started.url}/complete`, { method: 'POST', redirect: 'manual' })).body?.cancel()
       await (await fetch(`${first.base}/${started.id}/success`, { redirect: 'manual' })).body?.cancel()
       const signing = await waitFor(() => view(first.base, started.id), (v) => v.state === 'signing')

@@ -2,8 +2,8 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createIdentificationService } from '../../src/adapters/node/identificationService.js'
-import { createSqliteSnapshotStore } from '../../src/adapters/node/sqliteSnapshotStore.js'
+import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
+import { createSqliteFlowStore } from '../../src/adapters/node/sqliteFlowStore.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
 
 const N = Number(process.env['PARKED_FLOWS'] ?? 100_000)
@@ -23,7 +23,7 @@ function heapMb() {
 describe('flows that wait for the user live in the store, not in memory', () => {
   it(`parks ${N.toLocaleString('en')} flows with the heap under 150 MB`, async () => {
     expect(typeof (globalThis as { gc?: unknown }).gc).toBe('function')
-    const store = createSqliteSnapshotStore(join(await mkdtemp(join(tmpdir(), 'scale-')), 'flows.db'))
+    const store = createSqliteFlowStore(join(await mkdtemp(join(tmpdir(), 'scale-')), 'flows.db'))
     const service = createIdentificationService({ api, store })
     const before = heapMb()
     const t0 = Date.now()
@@ -36,7 +36,8 @@ describe('flows that wait for the user live in the store, not in memory', () => 
     }
     const seconds = (Date.now() - t0) / 1000
     const after = heapMb()
-    const stored = (await store.list('10npay:flow:')).length
+    const counts = await store.counts()
+    const stored = counts.parked
     console.log(
       `parked ${N} flows in ${seconds.toFixed(1)} s (${Math.round(N / seconds)}/s); heap ${before.toFixed(1)} MB → ${after.toFixed(1)} MB; ` +
         `${service.running} actors in memory; ${stored} flows in SQLite`,
@@ -45,6 +46,6 @@ describe('flows that wait for the user live in the store, not in memory', () => 
     expect(service.running).toBe(0)
     expect(after).toBeLessThan(150)
     await service.close()
-    store.close()
+    await store.close()
   })
 })

@@ -144,6 +144,8 @@ const signature = (v: FlowView) => JSON.stringify([v.state, v.url, v.failure, v.
 /** A flow this replica drives. */
 interface Driver {
   id: string
+  /** `${userType}:${userId}`: the workers name the flow by its user. */
+  userKey: string
   epoch: number
   host: FlowHost
   record: FlowRecord
@@ -155,6 +157,8 @@ interface Driver {
   stop(why: 'parked' | 'ended' | 'lost' | 'closed' | 'failed'): void
   /** Applies the inbox events not applied yet. */
   drain(): void
+  /** Throws (and stops the flow) unless the lease is surely still held: called before every request. */
+  check(): void
   done: Promise<void>
 }
 
@@ -198,9 +202,24 @@ export function createIdentificationService(options: IdentificationServiceOption
     ...(options.pendingStatuses && { pendingStatuses: options.pendingStatuses }),
   }
   resolveInput({ userId: 1, userType: 0, ...shared }) // validates the shared options now
-  const random = options.random
 
   const drivers = new Map<string, Driver>()
+  /** The same drivers by user: one unfinished flow per user, so at most one driver each. */
+  const driversByUser = new Map<string, Driver>()
+  // One chart for every flow. Every request checks the lease first: a replica that lost it
+  // (frozen, partitioned) sends nothing more for that flow.
+  const machine = identificationMachine.provide({
+    actors: createIdentificationWorkers({
+      api,
+      clock,
+      ...(options.random && { random: options.random }),
+      beforeRequest: ({ userId, userType }) => {
+        const d = driversByUser.get(`${userType}:${userId}`)
+        if (!d) throw new Error(`identification service: no lease on a flow of user ${userType}:${userId}`)
+        d.check()
+      },
+    }),
+  })
   const listeners = new Map<string, Set<(v: FlowView) => void>>()
   /** The last version each flow's local listeners heard, so that none hears an older view after a newer one. */
   const heard = new Map<string, number>()
@@ -337,27 +356,15 @@ export function createIdentificationService(options: IdentificationServiceOption
     let applied = record.appliedSeq
     let draining = false
     let pendingHistory: FlowHistoryEntry[] = []
-    const check = () => {
-      if (stopped || clock.now() >= d.validUntil) {
-        d.stop('lost')
-        throw new Error(`identification service: the lease on flow ${id} is not held any more`)
-      }
-    }
-    // Every request checks the lease first: a replica that lost it (frozen, partitioned) sends nothing more.
-    const guarded: IdentificationApi = {
-      initiate: (r, o) => (check(), api.initiate(r, o)),
-      getStatus: (r, o) => (check(), api.getStatus(r, o)),
-      finalize: (r, o) => (check(), api.finalize(r, o)),
-    }
-    const machine = identificationMachine.provide({
-      actors: createIdentificationWorkers({ api: guarded, clock, ...(random && { random }) }),
-    })
     let queued = 0
+    /** The inbox sequence number the last queued write carries. */
+    let writtenSeq = record.appliedSeq
     const write = (s: IdentificationSnapshot) => {
       const history = pendingHistory
       pendingHistory = []
       const persisted = host.persisted(clock.now())
       const seq = applied
+      writtenSeq = seq
       queued++
       d.writes = d.writes.then(async () => {
         queued--
@@ -384,8 +391,12 @@ export function createIdentificationService(options: IdentificationServiceOption
       clock,
       autoContinue: true,
       snapshot,
-      onSnapshot: (s) => {
-        if (!stopped) write(s)
+      onSnapshot: (s, { entered }) => {
+        if (stopped) return
+        // Only what matters is written: a change of state or view, an applied event. A worker's
+        // deadline or a still-pending status is not worth a round trip to the store: after a
+        // restore the worker arms its deadline again.
+        if (entered || pendingHistory.length > 0 || applied !== writtenSeq || signature(viewOf(id, s, 0)) !== signature(d.record.view)) write(s)
       },
       onError: (err) => {
         report(err, id)
@@ -394,18 +405,26 @@ export function createIdentificationService(options: IdentificationServiceOption
     })
     const d: Driver = {
       id,
+      userKey: `${record.userType}:${record.userId}`,
       epoch,
       host,
       record,
       writes: Promise.resolve(),
       validUntil: clock.now() + leaseMs * 0.9,
       done,
+      check() {
+        if (stopped || clock.now() >= d.validUntil) {
+          d.stop('lost')
+          throw new Error(`identification service: the lease on flow ${id} is not held any more`)
+        }
+      },
       stop(why) {
         if (stopped) return
         stopped = true
         host.stop()
         signal.removeEventListener('abort', onAbort)
         drivers.delete(id)
+        if (driversByUser.get(d.userKey) === d) driversByUser.delete(d.userKey)
         const last = d.writes
         void last.then(async () => {
           if (why !== 'lost' && why !== 'failed') await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
@@ -422,10 +441,11 @@ export function createIdentificationService(options: IdentificationServiceOption
               if (stopped) return
               if (e.seq <= applied) continue
               applied = e.seq
-              const ok = host.send(e.event)
+              const ok = host.can(e.event)
               pendingHistory.push({ kind: 'event', at: e.at, event: e.event.type, receivedBy: e.receivedBy, applied: ok })
+              if (ok) host.send(e.event)
               // Not accepted: no transition, so write the applied mark on its own.
-              if (!ok) write(host.getSnapshot())
+              else write(host.getSnapshot())
             }
           })
           .catch((err: unknown) => report(err, id))
@@ -445,6 +465,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       else if (!s.hasTag('working')) d.stop('parked')
     }
     drivers.set(id, d)
+    driversByUser.set(d.userKey, d)
     host.start()
     d.drain()
     settle()
@@ -568,9 +589,11 @@ export function createIdentificationService(options: IdentificationServiceOption
           },
           (err: unknown) => finish(err),
         )
-      const poll = setInterval(look, 250)
+      // The first look after a pause: a change that came before this waiter is what the caller
+      // just read or wrote, and the next notification (or this look) brings the one it waits for.
+      // Alone, this process hears of every change: the look is only a safety net.
+      const poll = setInterval(look, coordinator.distributed ? 250 : 2000)
       const limit = setTimeout(() => finish(new Error(`identification service: flow ${id} did not get there within ${limitMs} ms`)), limitMs)
-      look()
     })
   }
 
