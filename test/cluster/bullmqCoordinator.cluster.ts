@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { createServer, type Server, type Socket } from 'node:net'
+import { createServer, Socket, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { inspect } from 'node:util'
 import { Redis } from 'ioredis'
@@ -123,6 +123,41 @@ async function silentServer(): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   servers.push({ server, sockets })
   return (server.address() as { port: number }).port
+}
+
+/**
+ * A TCP proxy to Redis that can be cut (every connection dropped, nothing accepted: Redis gone)
+ * and restored on the same port (Redis back).
+ */
+async function redisProxy(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = new Socket()
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    upstream.connect(REDIS_PORT, '127.0.0.1')
+    client.pipe(upstream).pipe(client)
+    client.on('close', () => upstream.destroy())
+    upstream.on('close', () => client.destroy())
+  })
+  const entry = { server, sockets }
+  servers.push(entry)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  return {
+    port,
+    async cut() {
+      const closed = new Promise<void>((r) => server.close(() => r()))
+      for (const s of sockets) s.destroy()
+      await closed
+    },
+    async restore() {
+      await new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
+    },
+  }
 }
 
 beforeAll(async () => {
@@ -448,7 +483,7 @@ describe('createBullMQCoordinator', () => {
       )
       const ms = Date.now() - t0
       log(`Redis silent: ${what}() rejected in ${ms} ms: ${(err as Error).message}`)
-      expect((err as Error).message).toMatch(/^Redis: (ping|dispatch): .*(did not answer within 500 ms|not reachable \(Command timed out\))/)
+      expect((err as Error).message).toMatch(/^Redis: (ping|dispatch): .*(did not answer within 500 ms|unavailable \(Command timed out\))/)
       expect(inspect(err, { depth: 5 })).not.toContain('hunter2')
       expect(ms).toBeLessThan(1500)
     }
@@ -464,6 +499,81 @@ describe('createBullMQCoordinator', () => {
     const accepted = servers.reduce((n, s) => n + s.sockets.size, 0)
     expect(accepted).toBeGreaterThan(0)
     expect(leaked(before)).toEqual([`TCPSocketWrap +${accepted}`])
+  }, 20_000)
+
+  it('fails fast while Redis is gone, aborts running stretches whose lock cannot be renewed, and works again once Redis is back', async () => {
+    const lockDurationMs = 2000
+    const proxy = await redisProxy()
+    const errors: unknown[] = []
+    const a = coordinator({ connection: { host: '127.0.0.1', port: proxy.port }, lockDurationMs, onError: (e) => errors.push(e) })
+    const b = coordinator({ lockDurationMs }) // direct: sees the queue while A is cut off
+    const f = randomUUID()
+    const ra = replica('A', (job, signal) => (job.stretch === 1 && ra.runs.length === 1 ? aborted(signal) : sleep(10)))
+    const rb = replica('B')
+    await a.start(ra.handlers)
+    await a.dispatch(f, 1)
+    await waitFor(() => ra.runs.length === 1, 5000, 'A to run the stretch')
+    const signal = ra.runs[0]!.signal
+
+    await proxy.cut()
+    const cutAt = Date.now()
+    for (const [what, call] of [
+      ['ping', () => a.ping()],
+      ['dispatch', () => a.dispatch(f, 2)],
+      ['notifyInbox', () => a.notifyInbox(f)],
+    ] as const) {
+      const t0 = Date.now()
+      await expect(call()).rejects.toThrow(/^Redis: /)
+      log(`Redis cut: ${what}() rejected in ${Date.now() - t0} ms`)
+      expect(Date.now() - t0).toBeLessThan(1000)
+    }
+    // The lock cannot be renewed while Redis is gone: the run is aborted before the lock could run out.
+    await waitFor(() => signal.aborted, lockDurationMs + 500, 'the run to be aborted')
+    const abortMs = Date.now() - cutAt
+    log(`Redis cut: the running stretch was aborted ${abortMs} ms after the cut (lock ${lockDurationMs} ms)`)
+    expect(abortMs).toBeLessThan(lockDurationMs)
+    expect(errors.some((e) => /^Redis: /.test((e as Error).message))).toBe(true)
+
+    // Meanwhile another replica, with Redis, takes the stretch over once its lock has run out.
+    await b.start(rb.handlers)
+    await waitFor(() => rb.runs.some((r) => r.key === stretchJobId(f, 1)), lockDurationMs * 2 + 1000, 'B to take the stretch over')
+
+    await proxy.restore()
+    const restoredAt = Date.now()
+    await waitFor(() => a.ping().then(() => true, () => false), 10_000, 'A to reach Redis again')
+    log(`Redis back: A answered ${Date.now() - restoredAt} ms after the restore`)
+    // A works again: dispatches, takes work, hears notifications.
+    await b.close()
+    await a.dispatch(f, 3)
+    await waitFor(() => ra.runs.some((r) => r.key === stretchJobId(f, 3)), 10_000, 'A to run a new stretch after the restore')
+    await waitFor(
+      async () => {
+        await a.notifyInbox(`${f}-back`)
+        return ra.inbox.includes(`${f}-back`)
+      },
+      10_000,
+      'A to hear notifications again',
+    )
+    log(`Redis back: A ran a stretch and heard a notification ${Date.now() - restoredAt} ms after the restore`)
+    expect(counts(ra.runs).get(stretchJobId(f, 1))).toBe(1) // A did not run stretch 1 again: B did
+  }, 40_000)
+
+  it('never shows the password of a user Redis refuses (WRONGPASS)', async () => {
+    const secret = `hunter2-${randomUUID()}`
+    const errors: unknown[] = []
+    const c = coordinator({ connection: `redis://no-such-user-${randomUUID().slice(0, 8)}:${secret}@127.0.0.1:${REDIS_PORT}`, onError: (e) => errors.push(e) })
+    const err = await c.ping().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect((err as Error).message).toMatch(/^Redis: ping: .*WRONGPASS/)
+    await c.start(replica('A').handlers)
+    await c.close()
+    expect(errors.length).toBeGreaterThan(0)
+    for (const e of [err, ...errors]) {
+      expect(inspect(e, { depth: 8 })).not.toContain(secret)
+      expect(JSON.stringify((e as Error).cause ?? null)).not.toContain(secret)
+    }
   }, 20_000)
 
   it('names the missing package and its install command when bullmq cannot be loaded', async () => {

@@ -259,7 +259,7 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
   function connected(c: Conn, what: string): Promise<void> {
     const status = c.client.status
     if (status === 'ready') return Promise.resolve()
-    if (c.lastError !== undefined) return Promise.reject(redisError(`${what}: Redis at ${conn.where} is not reachable`, c.lastError))
+    if (c.lastError !== undefined) return Promise.reject(redisError(`${what}: Redis at ${conn.where} is unavailable`, c.lastError))
     if (status === 'end') return Promise.reject(redisError(`${what}: the connection to Redis is closed`))
     return new Promise<void>((resolve, reject) => {
       const done = () => {
@@ -268,7 +268,7 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
         c.client.off('end', onEnd)
       }
       const onReady = () => (done(), resolve())
-      const onFail = (err: unknown) => (done(), reject(redisError(`${what}: Redis at ${conn.where} is not reachable`, err)))
+      const onFail = (err: unknown) => (done(), reject(redisError(`${what}: Redis at ${conn.where} is unavailable`, err)))
       const onEnd = () => (done(), reject(redisError(`${what}: the connection to Redis is closed`)))
       c.client.on('ready', onReady)
       c.client.on('error', onFail)
@@ -435,7 +435,7 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
       ]).catch((err: unknown) => (reportRedis('start', err), 'error' as const))
       clearTimeout(timer)
       if (outcome !== 'ready' && !closed) {
-        report(redisError(`start: Redis at ${conn.where} ${outcome === 'timeout' ? `did not answer within ${commandMs} ms` : 'is not reachable'}; the worker takes work once it answers`))
+        report(redisError(`start: Redis at ${conn.where} ${outcome === 'timeout' ? `did not answer within ${commandMs} ms` : 'is unavailable'}; the worker takes work once it answers`))
       }
     })()
     return starting
