@@ -7,7 +7,12 @@
 
 const encoder = new TextEncoder()
 const CHUNK = 65_536
-const FILL = 0x61 // 'a'
+let filler: Uint8Array | undefined
+/**
+ * 64 KiB of `a`, made once and shared by every huge body: consumers only read chunks (a socket
+ * write, a body reader), so hundreds of huge answers cost no allocation per chunk.
+ */
+const fillerChunk = () => (filler ??= new Uint8Array(CHUNK).fill(0x61))
 
 /**
  * `text`, one byte at once and then one byte every `byteMs`. Bounded: it ends after
@@ -48,7 +53,7 @@ export function trickleBody(text: string, byteMs: number): ReadableStream<Uint8A
 
 /**
  * `head`, then `a` filler, then `tail`: `totalBytes` in all (at least `head` + `tail`), in 64 KiB
- * chunks made as they are read. Bounded: at most `totalBytes / 64 KiB + 2` chunks.
+ * chunks handed out as they are read (one shared, never-written filler chunk). Bounded: at most `totalBytes / 64 KiB + 2` chunks.
  */
 export function hugeBody(head: string, tail: string, totalBytes: number): ReadableStream<Uint8Array> {
   const h = encoder.encode(head)
@@ -65,7 +70,7 @@ export function hugeBody(head: string, tail: string, totalBytes: number): Readab
             return
           case 'fill': {
             const n = Math.min(CHUNK, fill)
-            if (n > 0) controller.enqueue(new Uint8Array(n).fill(FILL))
+            if (n > 0) controller.enqueue(n === CHUNK ? fillerChunk() : fillerChunk().subarray(0, n))
             fill -= n
             if (fill <= 0) stage = 'tail'
             return
