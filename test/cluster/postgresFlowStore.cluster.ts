@@ -10,7 +10,7 @@ import { inspect } from 'node:util'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createPostgresFlowStore, SCHEMA_VERSION, SchemaTooNewError, type PgPool, type PostgresFlowStore, type PostgresFlowStoreOptions } from '../../src/adapters/postgres/index.js'
-import { MIGRATIONS, migratePostgresSchema } from '../../src/adapters/postgres/migrations.js'
+import { MIGRATIONS, migratePostgresSchema, migrationLockKey } from '../../src/adapters/postgres/migrations.js'
 import { DependencyError, UnfinishedFlowExistsError } from '../../src/adapters/server/errors.js'
 import { HISTORY_LIMIT, type FlowStore } from '../../src/adapters/server/types.js'
 import { change, describeFlowStore, newFlow } from '../server/flowStoreConformance.js'
@@ -79,7 +79,7 @@ const everyMethod = (store: FlowStore): [string, () => Promise<unknown>][] => {
 
 // The shared suite, on the database's clock: `advance` sleeps for real (1.5 s twice in all).
 describeFlowStore('PostgreSQL', async () => {
-  const store = open({ schema: nextSchema('conf'), maxConnections: 20 })
+  const store = open({ schema: nextSchema('conf') })
   return { store, advance: sleep, close: () => store.close() }
 })
 
@@ -205,6 +205,31 @@ describe('PostgreSQL flow store: migrations', () => {
     expect(await store.counts()).toEqual({ working: 0, parked: 0, ended: 0 })
   })
 
+  it('a replica waits for another one\'s migration (longer than its statement timeout), bounded by migrationTimeoutMs', async () => {
+    const schema = nextSchema('lockwait')
+    const holder = await admin.connect()
+    try {
+      await holder.query('BEGIN')
+      await holder.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', migrationLockKey(schema))
+      // Gives up after migrationTimeoutMs (lock_timeout and statement_timeout of the migration)…
+      const impatient = open({ schema, migrationTimeoutMs: 300 })
+      const t0 = Date.now()
+      const error = await impatient.ready().catch((e: unknown) => e)
+      expect(Date.now() - t0).toBeLessThan(1500)
+      expect(String(error)).toMatch(/PostgreSQL: setting up the store failed: canceling statement due to (lock|statement) timeout \((55P03|57014)\)/)
+      // …a patient one waits past its own statement and read timeouts, and goes on once the lock is free.
+      const patient = open({ schema, statementTimeoutMs: 200 })
+      const waiting = patient.ready()
+      await sleep(1500)
+      await holder.query('COMMIT')
+      await waiting
+      expect(await patient.counts()).toEqual({ working: 0, parked: 0, ended: 0 })
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {})
+      holder.release()
+    }
+  })
+
   it('replicas starting at once (separate pools) migrate an empty schema without a race, five times over', async () => {
     for (let round = 0; round < 5; round++) {
       const schema = nextSchema('race')
@@ -221,10 +246,10 @@ describe('PostgreSQL flow store: migrations', () => {
 })
 
 describe('PostgreSQL flow store: shared by replicas', () => {
-  it('50 concurrent creates for one user through two pools make one flow', async () => {
+  it('50 concurrent creates for one user through two pools (10 connections each) make one flow', async () => {
     const schema = nextSchema('creates')
-    const a = open({ schema, maxConnections: 25 })
-    const b = open({ schema, maxConnections: 25 })
+    const a = open({ schema })
+    const b = open({ schema })
     await Promise.all([a.ready(), b.ready()])
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).create(newFlow(9001))))
     expect(results.filter((r) => r.created)).toHaveLength(1)
@@ -301,6 +326,38 @@ describe('PostgreSQL flow store: shared by replicas', () => {
     // B's lease came with the version it saw; nothing of A's landed after it.
     expect(after!.version).toBe(taken!.version)
     expect(await b.write(f.id, taken!.version, change(f, 'failed'), { owner: 'replica-b', epoch: 2 })).toMatchObject({ version: taken!.version + 1 })
+  })
+
+  it('inbox: events appended at once through two pools are all applied, once, in order, by a driver reading as they come', async () => {
+    const schema = nextSchema('inbox')
+    const a = open({ schema, maxConnections: 10 })
+    const b = open({ schema, maxConnections: 10 })
+    const f = newFlow(9016, 'pollingA')
+    await a.create(f)
+    const appended: number[] = []
+    let appending = true
+    const appenders = Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        for (let k = 0; k < 15; k++) appended.push(await (i % 2 ? a : b).appendEvent(f.id, { type: 'CONTINUE' }, `r${i}`))
+      }),
+    ).then(() => {
+      appending = false
+    })
+    // The driver: reads what follows appliedSeq, "applies" it and moves appliedSeq in its write.
+    const applied: number[] = []
+    let record = (await a.get(f.id))!
+    for (;;) {
+      const stillAppending = appending
+      const events = await a.events(f.id, record.appliedSeq)
+      if (events.length > 0) {
+        applied.push(...events.map((e) => e.seq))
+        record = (await a.write(f.id, record.version, change(f, 'pollingA', { appliedSeq: events.at(-1)!.seq })))!
+      } else if (!stillAppending) break
+    }
+    await appenders
+    expect(appended).toHaveLength(300)
+    expect(applied).toEqual([...appended].sort((x, y) => x - y)) // none skipped, none twice, in order
+    expect(await a.events(f.id, 0)).toEqual([]) // applied events left with the writes
   })
 
   it('an ended flow cannot come back while the user has another unfinished one (two pools)', async () => {

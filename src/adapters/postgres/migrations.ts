@@ -10,7 +10,7 @@
  * never looks inside them, and `json` gives back exactly the text it was given (key order
  * included, which `jsonb` sorts), as the memory and SQLite stores do.
  */
-import { fnv32, type PgPool, type PgPoolClient } from './pg.js'
+import { fnv32, type PgPool, type PgPoolClient, type PgQuery } from './pg.js'
 
 /** One step of the schema. */
 export interface Migration {
@@ -87,6 +87,9 @@ export const SCHEMA_VERSION = MIGRATIONS.length
 /** The advisory lock class of the store's migrations (the object is a hash of the schema name). */
 const LOCK_CLASS = 0x10e9a1d
 
+/** The two keys of the advisory lock taken around migrating `schema` (`pg_advisory_xact_lock(int, int)`). */
+export const migrationLockKey = (schema: string): [number, number] => [LOCK_CLASS, fnv32(schema)]
+
 /** Throws a `TypeError` unless `schema` is a plain SQL identifier PostgreSQL lets a user create. */
 export function checkSchemaName(schema: unknown, option = 'schema'): asserts schema is string {
   if (typeof schema !== 'string' || !/^[a-z_][a-z0-9_]{0,62}$/.test(schema) || schema.startsWith('pg_')) {
@@ -158,7 +161,10 @@ export async function migratePostgresSchema(pool: PgPool, options: MigrateOption
   if (found > SCHEMA_VERSION) throw new SchemaTooNewError(schema, found)
   if (found >= target) return { from: found, to: found }
 
-  const client = await pool.connect()
+  const connection = await pool.connect()
+  // The lock wait and the DDL may take longer than the pool's read timeout allows a statement.
+  const readTimeout = Math.max(1, Math.round(timeoutMs)) + 1_000
+  const client = { query: (q: PgQuery) => connection.query({ ...q, query_timeout: readTimeout }) }
   let failed = false
   try {
     for (;;) {
@@ -168,7 +174,7 @@ export async function migratePostgresSchema(pool: PgPool, options: MigrateOption
           text: "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $1, true)",
           values: [String(Math.max(1, Math.round(timeoutMs)))],
         })
-        await client.query({ text: 'SELECT pg_advisory_xact_lock($1::int, $2::int)', values: [LOCK_CLASS, fnv32(schema)] })
+        await client.query({ text: 'SELECT pg_advisory_xact_lock($1::int, $2::int)', values: migrationLockKey(schema) })
         const version = await schemaVersion(client, schema)
         if (version > SCHEMA_VERSION) throw new SchemaTooNewError(schema, version)
         if (version >= target) {
@@ -197,6 +203,6 @@ export async function migratePostgresSchema(pool: PgPool, options: MigrateOption
     throw err
   } finally {
     // After a failure the connection is discarded: whatever state it is in goes with it.
-    client.release(failed)
+    connection.release(failed)
   }
 }

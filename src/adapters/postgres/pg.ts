@@ -10,6 +10,8 @@ export interface PgQuery {
   text: string
   values?: unknown[]
   name?: string
+  /** `pg`'s client-side read timeout for this query (ms), instead of the pool's. */
+  query_timeout?: number
 }
 
 /** The result of a query (the part the store reads). */
