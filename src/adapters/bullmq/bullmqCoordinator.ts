@@ -255,9 +255,12 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
     return base
   }
 
-  /** Resolves when `c` is connected; rejects at once with its last error when it is not. */
-  function connected(c: Conn, what: string): Promise<void> {
-    const status = c.client.status
+  /**
+   * Resolves when `c` is connected; rejects at once with its last error when it is not, and
+   * otherwise on its next error. `signal` gives up waiting (and removes the listeners).
+   */
+  function connected(c: Conn, what: string, signal: AbortSignal): Promise<void> {
+    const status: string = c.client.status
     if (status === 'ready') return Promise.resolve()
     if (c.lastError !== undefined) return Promise.reject(redisError(`${what}: Redis at ${conn.where} is unavailable`, c.lastError))
     if (status === 'end') return Promise.reject(redisError(`${what}: the connection to Redis is closed`))
@@ -266,28 +269,36 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
         c.client.off('ready', onReady)
         c.client.off('error', onFail)
         c.client.off('end', onEnd)
+        signal.removeEventListener('abort', onAbort)
       }
       const onReady = () => (done(), resolve())
       const onFail = (err: unknown) => (done(), reject(redisError(`${what}: Redis at ${conn.where} is unavailable`, err)))
       const onEnd = () => (done(), reject(redisError(`${what}: the connection to Redis is closed`)))
+      const onAbort = () => (done(), reject(signal.reason))
       c.client.on('ready', onReady)
       c.client.on('error', onFail)
       c.client.on('end', onEnd)
+      signal.addEventListener('abort', onAbort, { once: true })
     })
   }
 
   /** A call through the commands connection, bounded by `commandTimeoutMs`. */
   function call<T>(what: string, fn: (b: Awaited<ReturnType<typeof ready>>) => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(closedError(what))
+    const gaveUp = new AbortController()
     const p = ready().then(async (b) => {
-      await connected(b.commands, what)
+      await connected(b.commands, what, gaveUp.signal)
       try {
         return await fn(b)
       } catch (err) {
         throw err instanceof DependencyError ? err : redisError(`${what} failed`, err)
       }
     })
-    return within(p, commandMs, () => redisError(`${what}: Redis at ${conn.where} did not answer within ${commandMs} ms`))
+    return within(p, commandMs, () => {
+      const err = redisError(`${what}: Redis at ${conn.where} did not answer within ${commandMs} ms`)
+      gaveUp.abort(err)
+      return err
+    })
   }
 
   const closedError = (what: string) => new Error(`BullMQ coordinator: ${what} after close()`)
@@ -340,9 +351,8 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
     if (!r.controller.signal.aborted) return // the stretch is done: the job completes and is removed
     // Given up (closing, lock lost or in doubt): back to the queue at once while the lock is ours;
     // otherwise the stalled-job check puts it back. Either way BullMQ must not complete it.
-    if (token && typeof job.moveToWait === 'function') {
-      await job.moveToWait(token).catch(() => {})
-    }
+    // (Bounded: with Redis away the worker's connection queues the command.)
+    if (token && typeof job.moveToWait === 'function') await settles(job.moveToWait(token), commandMs)
     if (WaitingError) throw new WaitingError()
   }
 
@@ -438,6 +448,10 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
         report(redisError(`start: Redis at ${conn.where} ${outcome === 'timeout' ? `did not answer within ${commandMs} ms` : 'is unavailable'}; the worker takes work once it answers`))
       }
     })()
+    // bullmq missing (or closed meanwhile) before anything was started: start() may be tried again.
+    starting.catch(() => {
+      if (!handlers) starting = undefined
+    })
     return starting
   }
 
