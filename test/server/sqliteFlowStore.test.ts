@@ -209,7 +209,7 @@ function run(mode: 'hold' | 'open' | 'leave', file: string): { child: ChildProce
   return { child, line, exit }
 }
 
-const inUse = /is used by another identification service \(pid \d+ on host .+, since \d{4}-\d\d-\d\dT.+\); a SQLite file serves one process — use createPostgresFlowStore with createBullMQCoordinator for several replicas/
+const inUse = /is used by another identification service \(pid \d+ on host .+, since \d{4}-\d\d-\d\dT[^)]+\)( — [^;]+)?; a SQLite file serves one process — use createPostgresFlowStore with createBullMQCoordinator for several replicas/
 
 describe('SQLite flow store: one service per file', () => {
   it('a second store on the file in the same process fails at once, naming this process; close() frees the file', async () => {
@@ -225,6 +225,7 @@ describe('SQLite flow store: one service per file', () => {
     expect((err as Error).message).toMatch(inUse)
     expect((err as Error).message).toContain(`${file} is used by another identification service (pid ${process.pid} on host ${hostname()}`)
     expect((err as SqliteFileInUseError).holder).toMatchObject({ pid: process.pid, hostname: hostname() })
+    expect((err as Error).message).toContain('another store object of this very process: close() it first, or share one store')
     await first.create(newFlow(1)) // the holder is unaffected
     await first.close()
     const again = createSqliteFlowStore(file)

@@ -170,7 +170,9 @@ export class SqliteFileInUseError extends Error {
     const who = holder && `pid ${holder.pid} on host ${holder.hostname}, since ${new Date(holder.since).toISOString()}`
     super(
       !lost
-        ? `${path} is used by another identification service (${who}${holder?.hostname === hostname() ? '' : `, held until ${new Date(holder?.until ?? 0).toISOString()} unless renewed`}); ${advice}`
+        ? `${path} is used by another identification service (${who}${holder?.hostname === hostname() ? '' : `, held until ${new Date(holder?.until ?? 0).toISOString()} unless renewed`})${
+            holder?.pid === process.pid && holder.hostname === hostname() ? ' — another store object of this very process: close() it first, or share one store' : ''
+          }; ${advice}`
         : holder
           ? `${path}: this store lost the file to another identification service (${who}); it writes nothing more, ${advice}`
           : `${path}: this store's lease on the file was removed; it writes nothing more, ${advice}`,
@@ -541,7 +543,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
  * The same file can hold `runIdentification`'s snapshots too (`createSqliteSnapshotStore`).
  *
  * @param path the database file (created when missing; `':memory:'` for a private one)
- * @param options `now` (@default Date.now), `fileLeaseMs` (@default 30000)
+ * @param options the clock (`now`) and the file lease's duration (`fileLeaseMs`): {@link SqliteFlowStoreOptions}
  * @throws SqliteFileInUseError when another identification service has the file
  * @example
  * import { createIdentificationService } from '10npay-identification/server'

@@ -41,7 +41,7 @@ const FLOW_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * (the service's `ready` and calls reject with it).
  *
  * @param path the database file (`':memory:'` for a private in-memory one)
- * @param options `now`: the clock for times stored (@default Date.now); `fileLeaseMs` (@default 30000)
+ * @param options the clock for times stored (`now`, default `Date.now`) and the file lease's duration (`fileLeaseMs`, default 30 000 ms): `SqliteFlowStoreOptions`
  * @example
  * // runIdentification
  * const store = createSqliteSnapshotStore('identifications.db')
