@@ -75,3 +75,72 @@ describe('a cluster of replicas', () => {
     expect((await view(b, json.id)).failure).toMatchObject({ reason: 'cancelled' })
   })
 })
+
+describe('a cluster of replicas under failure', () => {
+  it('a replica frozen (SIGSTOP) past its lock, then SIGCONT: it sends nothing more for a flow it lost, and overwrites nothing', async () => {
+    cluster = await startCluster({ replicas: 2, env: { LOCK_MS: '2000', INTERVAL_MS: '200' } })
+    const [a, b] = cluster.replicas as [Replica, Replica]
+    cluster.sim.sim.setBehaviour(511, { phaseA: 'timeout' })
+    const { json } = await call(a.base, '', { body: { userId: 511, userType: 0 } })
+    await userFinishes(cluster, a, json.id, 511, 'identification')
+    const polls = (name: string) => cluster!.sim.log.filter((l) => l.userId === 511 && l.replica === name && l.endpoint === 'status').length
+    await waitUntil('a replica polls', async () => polls('A') + polls('B'), (n) => n >= 2)
+    // Freeze whichever replica drives the flow; the other must take it over.
+    const [x, y] = polls('A') > 0 ? [a, b] : [b, a]
+    x.child.kill('SIGSTOP')
+    const yBefore = polls(y.name)
+    await waitUntil(`${y.name} takes the flow over`, async () => polls(y.name), (n) => n >= yBefore + 2, 30_000)
+    const xBefore = polls(x.name)
+    x.child.kill('SIGCONT')
+    await new Promise((r) => setTimeout(r, 2500))
+    expect(polls(x.name)).toBe(xBefore) // it found its lease gone before its next request
+    expect(polls(y.name)).toBeGreaterThan(yBefore + 2) // the other goes on
+    // The flow is the other replica's now, under a newer epoch.
+    const row = await cluster.db.pool(1).query('SELECT lease_owner, lease_epoch FROM tenpay_identification.flows WHERE id = $1', [json.id])
+    expect(row.rows[0]).toMatchObject({ lease_owner: y.name })
+    expect(Number(row.rows[0].lease_epoch)).toBeGreaterThanOrEqual(3) // initiate, the frozen one's polling, the new owner's
+    // The flow goes on under it to the next step.
+    cluster.sim.sim.setBehaviour(511, {})
+    await waitUntil('signing', () => view(b, json.id), (v) => v.state === 'signing')
+    expect(cluster.sim.overlaps).toBe(0)
+  })
+
+  it('SSE on C while A drives; a reconnect with Last-Event-ID misses nothing', async () => {
+    cluster = await startCluster({ replicas: 3 })
+    const [a, b, c] = cluster.replicas as [Replica, Replica, Replica]
+    const { json } = await call(a.base, '', { body: { userId: 512, userType: 0 } })
+    const ac = new AbortController()
+    const first = await fetch(`${c.base}/${json.id}/events`, { signal: ac.signal })
+    const reader = first.body!.getReader()
+    let text = ''
+    const firstEvent = (async () => {
+      while (!/^data: .*identifying/m.test(text)) text += new TextDecoder().decode((await reader.read()).value)
+    })()
+    await firstEvent
+    ac.abort() // the client goes away…
+    const lastId = Math.max(...[...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])))
+    await userFinishes(cluster, b, json.id, 512, 'identification')
+    await waitUntil('signing', () => view(a, json.id), (v) => v.state === 'signing')
+    // …and comes back with what it saw last.
+    const again = await (await fetch(`${c.base}/${json.id}/events`, { headers: { 'last-event-id': String(lastId) } })).body!.getReader()
+    let rest = ''
+    for (let i = 0; i < 50 && !/signing/.test(rest); i++) rest += new TextDecoder().decode((await again.read()).value)
+    await again.cancel()
+    const states = [...rest.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!).state)
+    expect(states).toEqual(['pollingA', 'phaseA', 'signing'])
+  })
+
+  it('Redis flushed mid-run: the reconciler resumes every working flow', async () => {
+    cluster = await startCluster({ replicas: 2, env: { LOCK_MS: '2000' } })
+    const [a, b] = cluster.replicas as [Replica, Replica]
+    const users = [521, 522, 523, 524, 525]
+    for (const u of users) cluster.sim.sim.setBehaviour(u, { phaseA: 'timeout' })
+    const flows = await Promise.all(users.map((u, i) => call((i % 2 ? a : b).base, '', { body: { userId: u, userType: 0 } })))
+    for (const [i, f] of flows.entries()) await userFinishes(cluster, i % 2 ? b : a, f.json.id, users[i]!, 'identification')
+    await waitUntil('every flow polls', async () => users.every((u) => cluster!.sim.log.some((l) => l.userId === u && l.endpoint === 'status')), (x) => x)
+    expect(await cluster.flushRedis()).toBeGreaterThan(0)
+    for (const u of users) cluster.sim.sim.setBehaviour(u, {})
+    for (const f of flows) await waitUntil('signing after the flush', () => view(a, f.json.id), (v) => v.state === 'signing', 40_000)
+    expect(cluster.sim.overlaps).toBe(0)
+  })
+})
