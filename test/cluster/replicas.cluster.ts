@@ -2,6 +2,8 @@
  * Replicas as separate processes on one PostgreSQL database and one Redis prefix, all on
  * loopback: the invariants of DESIGN "Server: one process or many replicas", each tested.
  */
+import { execFileSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { call, startCluster, waitUntil, type Cluster, type Replica } from './fixtures/cluster.js'
 
@@ -142,5 +144,98 @@ describe('a cluster of replicas under failure', () => {
     for (const u of users) cluster.sim.sim.setBehaviour(u, {})
     for (const f of flows) await waitUntil('signing after the flush', () => view(a, f.json.id), (v) => v.state === 'signing', 40_000)
     expect(cluster.sim.overlaps).toBe(0)
+  })
+})
+
+describe('a cluster under load', () => {
+  it('3 replicas, 500 flows, every redirect to another replica than the start, one replica SIGKILLed mid phase B and restarted: all finalize, no overlapping polls, one initiate per flow, identical finalize payloads', async () => {
+    cluster = await startCluster({ replicas: 3, latencyMs: 20, env: { LOCK_MS: '3000', INTERVAL_MS: '400', PG_POOL: '20' } })
+    const N = 500
+    const users = Array.from({ length: N }, (_, i) => 10_000 + i)
+    const rs = () => cluster!.replicas
+    const flows = new Map<number, { id: string; home: Replica }>()
+    // Starts, a few at a time per replica.
+    for (let i = 0; i < N; i += 30) {
+      await Promise.all(
+        users.slice(i, i + 30).map(async (u, j) => {
+          const home = rs()[(i + j) % 3]!
+          const res = await call(home.base, '', { body: { userId: u, userType: 0 } })
+          expect(res.status).toBe(201)
+          flows.set(u, { id: res.json.id, home })
+        }),
+      )
+    }
+    const redirectAll = async (step: 'identification' | 'signing', k: number) => {
+      const list = [...flows]
+      for (let i = 0; i < list.length; i += 50) {
+        await Promise.all(
+          list.slice(i, i + 50).map(async ([u, f]) => {
+            cluster!.sim.sim.act(u, step, 'success')
+            const res = await call(other(cluster!, f.home, k).base, `/${f.id}/success`)
+            expect(res.status).toBe(303)
+          }),
+        )
+      }
+    }
+    const states = async () => {
+      const counts: Record<string, number> = {}
+      const list = [...flows.values()]
+      for (let i = 0; i < list.length; i += 100) {
+        const views = await Promise.all(list.slice(i, i + 100).map((f) => view(rs()[i % rs().length]!, f.id)))
+        for (const v of views) counts[v.state] = (counts[v.state] ?? 0) + 1
+      }
+      return counts
+    }
+    await redirectAll('identification', 1)
+    await waitUntil('every flow at signing', states, (c) => c['signing'] === N, 120_000, 1000)
+    // The signing redirect goes to yet another replica; while phase B polls, one replica dies.
+    await redirectAll('signing', 2)
+    const victim = rs()[1]!
+    await waitUntil('phase B polling', async () => cluster!.sim.log.filter((l) => l.endpoint === 'status' && l.replica === victim.name).length, (n) => n > 20, 60_000, 200)
+    await cluster.kill(victim)
+    await new Promise((r) => setTimeout(r, 1000))
+    await cluster.start(`${victim.name}2`)
+    const final = await waitUntil('every flow finalized', states, (c) => c['finalized'] === N, 180_000, 1000)
+    expect(final).toEqual({ finalized: N })
+    expect(cluster.sim.overlaps).toBe(0)
+    for (const u of users) {
+      const mine = cluster.sim.log.filter((l) => l.userId === u)
+      expect(mine.filter((l) => l.endpoint === 'initiate')).toHaveLength(1)
+      const payloads = new Set(mine.filter((l) => l.endpoint === 'finalize').map((l) => JSON.stringify(l.body)))
+      expect(payloads.size).toBe(1)
+    }
+  }, 600_000)
+})
+
+describe('a cluster when PostgreSQL restarts', () => {
+  it('calls fail fast with an error naming PostgreSQL while it is down, then everything goes on', async () => {
+    cluster = await startCluster({ replicas: 2, env: { LOCK_MS: '3000', DEP_TIMEOUT_MS: '2000' } })
+    const [a, b] = cluster.replicas as [Replica, Replica]
+    const users = [531, 532, 533]
+    for (const u of users) cluster.sim.sim.setBehaviour(u, { phaseA: 'timeout' })
+    const flows = await Promise.all(users.map((u) => call(a.base, '', { body: { userId: u, userType: 0 } })))
+    for (const [i, f] of flows.entries()) await userFinishes(cluster, b, f.json.id, users[i]!, 'identification')
+    await waitUntil('polling', async () => users.every((u) => cluster!.sim.log.some((l) => l.userId === u && l.endpoint === 'status')), (x) => x)
+    const version = readdirSync('/etc/postgresql')[0]!
+    const ctl = (what: string) => execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', what], { stdio: 'pipe' })
+    ctl('stop')
+    try {
+      const t0 = Date.now()
+      const down = await call(a.base, '', { body: { userId: 534, userType: 0 } })
+      expect(Date.now() - t0).toBeLessThan(5000)
+      expect(down.status).toBe(503)
+      expect(JSON.stringify(down.json)).toMatch(/PostgreSQL/)
+      expect(JSON.stringify(down.json)).not.toMatch(/postgres:\/\//)
+      const health = await call(b.base, '/health')
+      expect(health.status).toBe(503)
+    } finally {
+      ctl('start')
+    }
+    // Back: the flows go on, new calls succeed.
+    for (const u of users) cluster.sim.sim.setBehaviour(u, {})
+    for (const f of flows) await waitUntil('signing after the restart', () => view(b, f.json.id), (v) => v?.state === 'signing', 60_000, 250)
+    const again = await waitUntil('a new flow', () => call(a.base, '', { body: { userId: 534, userType: 0 } }), (r) => r.status === 201, 30_000, 500)
+    expect(again.json.state).toBe('identifying')
+    expect((await call(a.base, '/health')).status).toBe(200)
   })
 })

@@ -331,8 +331,17 @@ export function createIdentificationService(options: IdentificationServiceOption
   /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
   async function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
     if (closed || signal.aborted || drivers.has(job.flowId)) return undefined
-    const record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
-    if (!record) return undefined // another replica drives it
+    let record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
+    if (!record) {
+      // Another replica holds the lease: a live one renews it, a dead one's runs out. Wait for
+      // it to run out (the job keeps this stretch here meanwhile) and try once more, so that a
+      // killed replica's flow goes on now rather than at the next reconcile.
+      const held = await dep('get', () => store.get(job.flowId))
+      const wait = held?.lease ? Math.min(leaseMs, held.lease.until - clock.now()) + 50 : 0
+      if (!held?.working || wait <= 0 || !(await pause(wait, signal))) return undefined
+      record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs))
+      if (!record) return undefined // it is alive: it drives the flow
+    }
     const epoch = record.lease!.epoch
     if (closed || signal.aborted || !record.working || record.stretch !== job.stretch || drivers.has(job.flowId)) {
       if (!drivers.has(job.flowId)) await dep('releaseLease', () => store.releaseLease(job.flowId, owner, epoch)).catch((e: unknown) => report(e, job.flowId))
@@ -719,7 +728,7 @@ export function createIdentificationService(options: IdentificationServiceOption
           for (const o of list) if (!drivers.has(o.id) && !closed) await coord('dispatch', () => coordinator.dispatch(o.id, o.stretch))
         })
         .catch((err: unknown) => report(err))
-        .finally(() => !closed && scheduleReconcile(leaseMs))
+        .finally(() => !closed && scheduleReconcile(leaseMs / 2))
     }, delay)
   }
 
@@ -795,6 +804,22 @@ export function createIdentificationService(options: IdentificationServiceOption
       await Promise.all(all.map((d) => Promise.race([d.done, new Promise((r) => setTimeout(r, depTimeout + 100))])))
     },
   }
+}
+
+/** Waits `ms` on real time unless `signal` aborts first; resolves whether the wait ran out. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve(true)
+    }, ms)
+    const onAbort = () => {
+      clearTimeout(t)
+      resolve(false)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {

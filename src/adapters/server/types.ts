@@ -58,7 +58,7 @@ export interface FlowRecord {
   working: boolean
   /** `finalized` or `failed` (tag `ended`): not the user's unfinished flow any more. */
   ended: boolean
-  /** Counts the working stretches of the flow; a stretch's job id is `${id}:${stretch}`. */
+  /** Counts the working stretches of the flow: a stretch is queued once (the BullMQ job id is `${id}.${stretch}`). */
   stretch: number
   /** The persisted chart snapshot, in its envelope. */
   flow: PersistedFlow
