@@ -1,4 +1,5 @@
 import { SimulatedClock } from 'xstate'
+import { expect } from 'vitest'
 import { createHttpApi } from '../src/adapters/http/httpApi.js'
 import { createSimulator, type SimulatorOptions } from '../src/simulator/simulator.js'
 import type { IdentificationAction } from '../src/adapters/node/runIdentification.js'
@@ -35,6 +36,19 @@ export async function driveClock<T>(clock: SimulatedClock, promise: Promise<T>, 
   await flush()
   if (!settled) throw new Error(`driveClock: not settled after ${maxMs} ms of simulated time`)
   return promise
+}
+
+/**
+ * Advances a simulated clock in 100 ms steps until `cond` holds (or `maxMs` of simulated time
+ * passed), then asserts it: for tests that wait on a flow's state.
+ */
+export async function until(clock: SimulatedClock, cond: () => boolean | Promise<boolean>, maxMs = 60_000): Promise<void> {
+  for (let t = 0; t < maxMs && !(await cond()); t += 100) {
+    await flush()
+    clock.increment(100)
+  }
+  await flush()
+  expect(await cond()).toBe(true)
 }
 
 /** What the simulated user does on a provider page. */

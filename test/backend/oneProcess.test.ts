@@ -10,7 +10,7 @@ import { createIdentificationService } from '../../src/adapters/server/identific
 import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import type { FlowStore, FlowView } from '../../src/adapters/server/types.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
-import { flush, simSetup } from '../helpers.js'
+import { flush, simSetup, until } from '../helpers.js'
 
 /** A memory store whose methods can be made to fail or hang. */
 function faultyStore(now: () => number) {
@@ -33,14 +33,6 @@ function faultyStore(now: () => number) {
   return { store, faults }
 }
 
-async function until(env: ReturnType<typeof simSetup>, cond: () => boolean | Promise<boolean>, maxMs = 60_000) {
-  for (let t = 0; t < maxMs && !(await cond()); t += 100) {
-    await flush()
-    env.clock.increment(100)
-  }
-  await flush()
-  expect(await cond()).toBe(true)
-}
 
 describe('one process: the store fails or hangs', () => {
   it('a write that fails once leaves the flow consistent; start() does not hang, and the flow goes on from its stored state', async () => {
@@ -55,7 +47,7 @@ describe('one process: the store fails or hangs', () => {
     let settled: FlowView | unknown
     pending.then((v) => (settled = v), (e: unknown) => (settled = e))
     // The driver's first write failed: it stopped; the lease runs out and the reconciler takes the flow up again.
-    await until(env, () => settled !== undefined, 120_000)
+    await until(env.clock, () => settled !== undefined, 120_000)
     expect(settled).toMatchObject({ state: 'identifying' })
     expect(errors.some((e) => e instanceof DependencyError && /injected write failure/.test((e as Error).message))).toBe(true)
     // A second start for the user gives the same flow.
@@ -101,17 +93,17 @@ describe('one process: cancel meets finalize', () => {
     const f = await service.start({ userId: 43, userType: 0 })
     env.sim.act(43, 'identification', 'success')
     await service.redirect(f.id, { outcome: 'success' })
-    await until(env, async () => (await service.get(f.id))?.state === 'signing')
+    await until(env.clock, async () => (await service.get(f.id))?.state === 'signing')
     env.sim.act(43, 'signing', 'success')
     await service.redirect(f.id, { outcome: 'success' })
-    await until(env, () => release !== undefined) // finalize is in flight
+    await until(env.clock, () => release !== undefined) // finalize is in flight
     const cancelled = service.cancel(f.id)
     release!()
     const view = await cancelled
-    await until(env, async () => (await service.get(f.id))?.state === 'finalized')
+    await until(env.clock, async () => (await service.get(f.id))?.state === 'finalized')
     expect(['phaseB', 'finalized']).toContain(view.state)
     expect((await service.get(f.id))?.result).toMatchObject({ individualId: expect.any(Number) })
-    await until(env, () => finalized.length === 1)
+    await until(env.clock, () => finalized.length === 1)
     await service.close()
     expect(finalized).toHaveLength(1)
   })
@@ -189,7 +181,7 @@ describe('handler hardening', () => {
     const f = await service.start({ userId: 49, userType: 0 })
     env.sim.act(49, 'identification', 'success')
     await service.redirect(f.id, { outcome: 'success' })
-    await until(env, async () => (await service.get(f.id))?.state === 'signing')
+    await until(env.clock, async () => (await service.get(f.id))?.state === 'signing')
     const read = async (lastEventId?: string) => {
       const ac = new AbortController()
       const res = await handler(new Request(`${B}/${f.id}/events`, { signal: ac.signal, ...(lastEventId && { headers: { 'last-event-id': lastEventId } }) }))

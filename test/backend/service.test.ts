@@ -3,16 +3,8 @@ import { createIdentificationService } from '../../src/adapters/server/identific
 import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import { FlowActionError } from '../../src/adapters/server/errors.js'
 import type { FlowStore, FlowView } from '../../src/adapters/server/types.js'
-import { flush, simSetup } from '../helpers.js'
+import { flush, simSetup, until } from '../helpers.js'
 
-async function until(env: ReturnType<typeof simSetup>, cond: () => boolean | Promise<boolean>, maxMs = 60_000) {
-  for (let t = 0; t < maxMs && !(await cond()); t += 100) {
-    await flush()
-    env.clock.increment(100)
-  }
-  await flush()
-  expect(await cond()).toBe(true)
-}
 
 function setup(simOptions = {}, given?: FlowStore) {
   const env = simSetup(simOptions)
@@ -43,14 +35,14 @@ describe('identification service', () => {
     expect(polling.state).toBe('pollingA')
     await flush()
     expect(service.running).toBe(1) // its stretch is driven here
-    await until(env, async () => (await service.get(started.id))?.state === 'signing')
+    await until(env.clock, async () => (await service.get(started.id))?.state === 'signing')
     const signing = (await service.get(started.id))!
     expect(signing.url).toMatch(/\/sign\//) // CONTINUE was sent by the service
     expect(service.running).toBe(0)
 
     env.sim.act(11, 'signing', 'success')
     await service.redirect(started.id, { outcome: 'success', bTrustAppCallBackId: 'cb-1' })
-    await until(env, async () => (await service.get(started.id))?.state === 'finalized')
+    await until(env.clock, async () => (await service.get(started.id))?.state === 'finalized')
     const done = (await service.get(started.id))!
     expect(done.result).toMatchObject({ individualId: expect.any(Number) })
     expect(finalized).toHaveLength(1)
@@ -85,7 +77,7 @@ describe('identification service', () => {
     first.env.sim.act(14, 'identification', 'success')
     await first.service.redirect(f13.id, { outcome: 'success' })
     await first.service.redirect(f14.id, { outcome: 'success' })
-    await until(first.env, async () => (await first.service.get(f13.id))?.state === 'signing')
+    await until(first.env.clock, async () => (await first.service.get(f13.id))?.state === 'signing')
     first.env.sim.act(13, 'signing', 'success')
     await first.service.redirect(f13.id, { outcome: 'success' })
     for (let i = 0; i < 30; i++) {
@@ -101,9 +93,9 @@ describe('identification service', () => {
     const service = createIdentificationService({ api: first.env.api, store, clock: first.env.clock })
     await service.ready
     expect(service.running).toBe(2)
-    await until(first.env, async () => (await service.get(f13.id))?.state === 'finalized')
+    await until(first.env.clock, async () => (await service.get(f13.id))?.state === 'finalized')
     expect(first.env.sim.requests.length).toBeGreaterThan(polls)
-    await until(first.env, async () => (await service.get(f14.id))?.state === 'failed', 200_000)
+    await until(first.env.clock, async () => (await service.get(f14.id))?.state === 'failed', 200_000)
     expect((await service.get(f14.id))?.failure?.reason).toBe('timeout')
     expect(first.env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(2)
     await service.close()
@@ -127,11 +119,11 @@ describe('identification service', () => {
     expect((refused as FlowActionError).view.state).toBe('identifying')
     env.sim.act(15, 'identification', 'success')
     await service.redirect(f.id, { outcome: 'success' })
-    await until(env, async () => (await service.get(f.id))?.state === 'failed', 200_000)
+    await until(env.clock, async () => (await service.get(f.id))?.state === 'failed', 200_000)
     expect((await service.get(f.id))?.failure?.reason).toBe('timeout')
     env.sim.setBehaviour(15, {})
     expect((await service.retry(f.id)).state).toBe('pollingA')
-    await until(env, async () => (await service.get(f.id))?.state === 'signing')
+    await until(env.clock, async () => (await service.get(f.id))?.state === 'signing')
     expect((await service.cancel(f.id)).failure?.reason).toBe('cancelled')
     const restarted = await service.restart(f.id)
     expect(restarted.state).toBe('identifying') // once initiate answered, with the new URL

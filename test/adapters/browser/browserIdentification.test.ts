@@ -7,7 +7,7 @@ import { createBrowserIdentification, type BrowserIdentificationOptions } from '
 import { createLeaseLock } from '../../../src/adapters/browser/tabLock.js'
 import { createWebStorageSnapshotStore } from '../../../src/adapters/browser/webStorageSnapshotStore.js'
 import { topState } from '../../../src/machine/persistence.js'
-import { flush, simSetup } from '../../helpers.js'
+import { flush, simSetup, until } from '../../helpers.js'
 import { MemoryStorage } from './memoryStorage.js'
 
 const USER = 901
@@ -23,14 +23,6 @@ function page(env: ReturnType<typeof simSetup>, storage: MemoryStorage, extra: P
   return { flow, navigations }
 }
 
-async function until(clock: SimulatedClock, cond: () => boolean, maxMs = 60_000) {
-  for (let t = 0; t < maxMs && !cond(); t += 100) {
-    await flush()
-    clock.increment(100)
-  }
-  await flush()
-  expect(cond()).toBe(true)
-}
 
 describe('createBrowserIdentification', () => {
   it('carries the flow across the redirects: start → ID capture → resume → signing → resume → finalized', async () => {
