@@ -70,15 +70,22 @@ export async function startBackendExample(options = {}) {
       password: provider.password,
     }),
   })
+  // Whatever fails from here on (no better-sqlite3, a database that cannot be opened, PostgreSQL
+  // or Redis down) closes what was started, so that nothing keeps the process alive.
   let store
   let coordinator
-  if (options.postgres) {
-    const { createPostgresFlowStore } = await import('10npay-identification/postgres')
-    const { createBullMQCoordinator } = await import('10npay-identification/bullmq')
-    store = createPostgresFlowStore({ connectionString: options.postgres })
-    coordinator = createBullMQCoordinator({ connection: options.redis, prefix: options.prefix ?? '10npay-example' })
-  } else {
-    store = createSqliteFlowStore(options.db ?? 'identifications.db')
+  try {
+    if (options.postgres) {
+      const { createPostgresFlowStore } = await import('10npay-identification/postgres')
+      const { createBullMQCoordinator } = await import('10npay-identification/bullmq')
+      store = createPostgresFlowStore({ connectionString: options.postgres })
+      coordinator = createBullMQCoordinator({ connection: options.redis, prefix: options.prefix ?? '10npay-example' })
+    } else {
+      store = createSqliteFlowStore(options.db ?? 'identifications.db')
+    }
+  } catch (err) {
+    await sim?.close()
+    throw err
   }
   const service = createIdentificationService({ api, store, ...(coordinator && { coordinator }) })
   try {

@@ -4,7 +4,8 @@ import { createPasswordGrantTokenSource } from '../adapters/node/tokenSource.js'
 import { topState } from '../machine/persistence.js'
 import type { Scenario } from '../simulator/scenarios.js'
 import { startSimulator } from '../simulator/server.js'
-import { EXIT, secs, type CliIo } from './io.js'
+import type { InspectOption } from '../machine/inspect.js'
+import { EXIT, secs, UsageError, type CliIo } from './io.js'
 import { createProgress } from './progress.js'
 
 /** Options of the `demo` command. */
@@ -18,7 +19,16 @@ export interface DemoOptions {
   failAt?: 'identification' | 'signing'
   /** Runs the simulated provider and the polling this many times faster. */
   speed: number
+  /** Watch the flow in Stately's inspector: the port of `@statelyai/inspect`'s inspector server. */
+  inspectPort?: number
 }
+
+/**
+ * How much longer than the default timings a scenario's provider takes (`slow`: six times, as
+ * src/simulator/scenarios.ts says); the demo's phase deadline grows with it so that every
+ * scenario that should finalize does.
+ */
+export const SCENARIO_SLOWDOWN: Partial<Record<Scenario, number>> = { slow: 6 }
 
 /**
  * Starts the simulator on a free loopback port and runs one whole flow through
@@ -27,6 +37,12 @@ export interface DemoOptions {
 export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
   const k = 1 / opts.speed
   const ms = (n: number) => Math.max(1, Math.round(n * k))
+  // The longest wait without a status change is one provider step (capture or signing); the
+  // phase deadline is three of them, at least 15 s (scaled by --speed), and never under 5 s: a
+  // provider's Retry-After is not sped up.
+  const slowdown = SCENARIO_SLOWDOWN[opts.scenario] ?? 1
+  const phaseTimeoutMs = Math.max(5000, ms(Math.max(15_000, 3 * 3000 * slowdown)))
+  const inspector = opts.inspectPort === undefined ? undefined : await startInspector(opts.inspectPort, io)
   const sim = await startSimulator({ scenario: opts.scenario, timing: { captureMs: ms(3000), staleMs: ms(1000), signMs: ms(3000) } })
   const started = Date.now()
   const timeline: { at: number; state: string }[] = []
@@ -43,7 +59,8 @@ export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
       api,
       userId: opts.userId,
       userType: 0,
-      polling: { intervalMs: ms(1000), maxIntervalMs: ms(3000), phaseTimeoutMs: ms(15_000) },
+      polling: { intervalMs: ms(1000), maxIntervalMs: ms(3000), phaseTimeoutMs },
+      ...(inspector && { inspect: inspector.inspect }),
       onSnapshot: (s) => {
         const state = topState(s.value)
         if (timeline.at(-1)?.state !== state) timeline.push({ at: Date.now() - started, state })
@@ -83,6 +100,31 @@ export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
     }
     return outcome.type === 'finalized' ? EXIT.ok : EXIT.failed
   } finally {
+    inspector?.stop()
     await sim.close()
+  }
+}
+
+/**
+ * Starts `@statelyai/inspect`'s inspector server (an optional peer dependency) and a WebSocket
+ * inspector connected to it; says on stderr what to open.
+ */
+async function startInspector(port: number, io: CliIo): Promise<{ inspect: InspectOption; stop(): void }> {
+  let lib: typeof import('@statelyai/inspect')
+  let server: typeof import('@statelyai/inspect/server')
+  try {
+    ;[lib, server] = await Promise.all([import('@statelyai/inspect'), import('@statelyai/inspect/server')])
+  } catch {
+    throw new UsageError('--inspect needs the @statelyai/inspect package: npm install @statelyai/inspect')
+  }
+  const s = server.createInspectorServer({ port, autoOpen: false })
+  const inspector = lib.createWebSocketInspector({ url: `ws://127.0.0.1:${port}` })
+  io.stderr.write(`Stately inspector: open http://localhost:${port} in a browser (it embeds https://stately.ai/inspect) to watch the flow.\n`)
+  return {
+    inspect: inspector.inspect,
+    stop() {
+      inspector.stop()
+      s.stop()
+    },
   }
 }

@@ -65,6 +65,19 @@ export async function status(opts: RemoteOptions, io: CliIo): Promise<number> {
   return EXIT.ok
 }
 
+/** `initiate`: one initiate request (with `--restart`: a brand-new session), printed. */
+export async function initiate(opts: RemoteOptions & { restart: boolean }, io: CliIo): Promise<number> {
+  const api = remoteApi(opts, io)
+  const r = await api.initiate({ userId: opts.userId, isRestartIdentification: opts.restart, correlationType: 0 })
+  print(
+    io,
+    opts.json,
+    r,
+    [`open:    ${r.videoIdentificationUrl ?? '(no URL)'}`, `status:  ${r.videoIdentificationStatus ?? '(none)'}`, `message: ${r.message || '(none)'}`].join('\n'),
+  )
+  return EXIT.ok
+}
+
 /** `finalize`: one finalize request, printed. */
 export async function finalize(opts: RemoteOptions & { callbackId?: string }, io: CliIo): Promise<number> {
   const api = remoteApi(opts, io)

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
 import { runCli } from '../../src/cli/cli.js'
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server.js'
 
@@ -66,7 +66,7 @@ describe('10npay-id', () => {
       const t = io({ TENNPAY_TOKEN: 'forged-token-123' })
       const code = await runCli(['status', '--base-url', sim.url, '--user-id', '31', ...(json ? ['--json'] : [])], t.io)
       expect(code).toBe(1)
-      expect(t.err()).toMatch(/401/)
+      expect(json ? t.out() : t.err()).toMatch(/401/)
       expect(t.out() + t.err()).not.toContain('forged-token-123')
     }
   })
@@ -131,5 +131,75 @@ describe('10npay-id', () => {
       expect(JSON.parse(r.out)).toMatchObject({ outcome: 'failed', failure: { reason: 'timeout' } })
       expect(r.ms).toBeLessThan(5000)
     }
+  })
+})
+
+describe('10npay-id as a new user meets it (issue 11)', () => {
+  const run = (argv: string[], env: Record<string, string> = {}) => {
+    const t = io(env)
+    return runCli(argv, t.io).then((code) => ({ code, out: t.out(), err: t.err() }))
+  }
+
+  it('with no command prints the usage to stderr and exits 2; --version prints the version', async () => {
+    const none = await run([])
+    expect(none.code).toBe(2)
+    expect(none.out).toBe('')
+    expect(none.err).toContain('Usage: 10npay-id')
+    const v = await run(['--version'])
+    expect(v.code).toBe(0)
+    expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
+  it('every command has --help that says what goes to stdout and stderr and what the exit codes mean', async () => {
+    for (const cmd of ['demo', 'initiate', 'status', 'wait', 'finalize', 'simulate', 'serve', 'chart']) {
+      const h = await run([cmd, '--help'])
+      expect(h.code).toBe(0)
+      expect(h.out).toMatch(/stdout /)
+      expect(h.out).toMatch(/stderr /)
+      expect(h.out).toMatch(/Exit codes: 0 /)
+    }
+  })
+
+  it('demo: every scenario that should finalize does (slow included: the phase deadline follows the scenario)', async () => {
+    for (const scenario of ['happy', 'slow', 'flaky', 'expired-token']) {
+      const r = await run(['demo', '--json', '--speed', '30', '--click-ms', '0', '--scenario', scenario])
+      expect(r.code, `${scenario}: ${r.out}`).toBe(0)
+      expect(JSON.parse(r.out).outcome).toBe('finalized')
+    }
+  }, 60_000)
+
+  it('initiate starts a flow at a fresh simulator; status, wait and finalize then work', async () => {
+    const sim2 = await startSimulator({ timing: { captureMs: 100, staleMs: 50, signMs: 100 } })
+    try {
+      const token = sim2.simulator.issueToken()
+      const env = { TENNPAY_TOKEN: token }
+      const i = await run(['initiate', '--base-url', sim2.url, '--user-id', '77', '--json'], env)
+      expect(i.code).toBe(0)
+      expect(JSON.parse(i.out)).toMatchObject({ videoIdentificationStatus: 'STARTED', videoIdentificationUrl: expect.stringContaining('/capture/') })
+      const s = await run(['status', '--base-url', sim2.url, '--user-id', '77'], env)
+      expect(s.code).toBe(0)
+      expect(s.out).toContain('STARTED')
+      const r = await run(['initiate', '--base-url', sim2.url, '--user-id', '77', '--restart', '--json'], env)
+      expect(r.code).toBe(0)
+      const bodies = sim2.requests.filter((x) => x.endpoint === 'initiate').map((x) => (x.body as { isRestartIdentification: boolean }).isRestartIdentification)
+      expect(bodies).toEqual([false, true])
+      for (const out of [i.out, s.out, r.out]) expect(out).not.toContain(token)
+    } finally {
+      await sim2.close()
+    }
+  })
+
+  it('results go to stdout, diagnostics to stderr; with --json even an error is JSON on stdout', async () => {
+    const sim = await startSimulator()
+    const token = sim.simulator.issueToken()
+    onTestFinished(() => sim.close())
+    const failed = await run(['status', '--base-url', sim.url, '--user-id', '999'], { TENNPAY_TOKEN: token })
+    expect(failed.code).toBe(1)
+    expect(failed.out).toBe('')
+    expect(failed.err).toMatch(/^error: .*404/)
+    const failedJson = await run(['status', '--base-url', sim.url, '--user-id', '999', '--json'], { TENNPAY_TOKEN: token })
+    expect(failedJson.code).toBe(1)
+    expect(JSON.parse(failedJson.out)).toMatchObject({ error: expect.stringContaining('404'), kind: 'rejected' })
+    expect(failedJson.err).toBe('')
   })
 })
