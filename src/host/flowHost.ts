@@ -4,7 +4,7 @@ import type { HostEvent } from '../machine/events.js'
 import type { IdentificationMachine, IdentificationTag } from '../machine/identificationMachine.js'
 import type { InspectOption } from '../machine/inspect.js'
 import { topState, unwrapSnapshot, wrapSnapshot, type PersistedFlow } from '../machine/persistence.js'
-import type { Failure, IdentificationInput, UserType } from '../machine/types.js'
+import type { Failure, IdentificationInput, IdentificationState, IdentificationView, UserType } from '../machine/types.js'
 
 /** A snapshot of the identification chart. */
 export type IdentificationSnapshot = SnapshotFrom<IdentificationMachine>
@@ -42,7 +42,7 @@ export interface FlowHostOptions {
    * a navigation that follows never outruns the stored flow. `entered`: the top-level state
    * changed.
    */
-  onSnapshot?: (snapshot: IdentificationSnapshot, change: { entered: boolean; state: string }) => void
+  onSnapshot?: (snapshot: IdentificationSnapshot, change: { entered: boolean; state: IdentificationState }) => void
   /** Called once per entry of a state that needs the host (see {@link HostEffect}). */
   onEffect?: (effect: HostEffect, snapshot: IdentificationSnapshot) => void
   /** The actor stopped on an error (a bug: the chart's own errors are states). */
@@ -56,7 +56,7 @@ export interface FlowHost {
   /** The current snapshot. */
   getSnapshot(): IdentificationSnapshot
   /** The top-level state. */
-  readonly state: string
+  readonly state: IdentificationState
   /** Whether the current state accepts `event` (the chart decides, `snapshot.can`). */
   can(event: HostEvent): boolean
   /** Sends a host event when the current state accepts it; returns whether it did. */
@@ -69,6 +69,14 @@ export interface FlowHost {
   stop(): void
   /** The current snapshot, persisted, in its envelope (plain JSON). */
   persisted(savedAt: number): PersistedFlow
+}
+
+/** Where a snapshot stands, as a discriminated union on `state` (see {@link IdentificationView}). */
+export function viewOf(snapshot: IdentificationSnapshot): IdentificationView {
+  const state = topState(snapshot.value)
+  if (state === 'finalized' && snapshot.context.result) return { state, result: snapshot.context.result, failure: null }
+  if (state === 'failed' && snapshot.context.failure) return { state, failure: snapshot.context.failure, result: null }
+  return { state: state as Exclude<IdentificationState, 'finalized' | 'failed'>, failure: null, result: null }
 }
 
 /** Whether a snapshot's state carries a chart tag. */

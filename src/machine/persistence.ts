@@ -1,5 +1,6 @@
 import type { Snapshot } from 'xstate'
 import { identificationMachine } from './identificationMachine.js'
+import type { IdentificationState } from './types.js'
 
 /** The version of the persisted envelope; bumped when the chart changes incompatibly (2: worker events carry their phase, `context.step`, confirming polls). */
 export const SNAPSHOT_VERSION = 2
@@ -51,8 +52,8 @@ export function unwrapSnapshot(value: unknown, userId: number, userType: 0 | 1):
 }
 
 /** The top-level state name of a snapshot value (`{ pollingA: 'running' }` → `'pollingA'`). */
-export function topState(value: unknown): string {
-  if (typeof value === 'string') return value
-  if (value && typeof value === 'object') return Object.keys(value)[0] ?? ''
-  return ''
+export function topState(value: unknown): IdentificationState {
+  if (typeof value === 'string') return value as IdentificationState
+  if (value && typeof value === 'object') return (Object.keys(value)[0] ?? '') as IdentificationState
+  return '' as IdentificationState
 }

@@ -1,3 +1,16 @@
+/** The chart's top-level states (the `value` of a snapshot, possibly nested below these names). */
+export type IdentificationState =
+  | 'idle'
+  | 'initiating'
+  | 'identifying'
+  | 'pollingA'
+  | 'phaseA'
+  | 'signing'
+  | 'pollingB'
+  | 'phaseB'
+  | 'finalized'
+  | 'failed'
+
 /** `0` an individual, `1` a merchant (the provider's `userType` path segment). */
 export type UserType = 0 | 1
 
@@ -261,3 +274,12 @@ export interface FinalizerInput extends StepInput {
    */
   once: boolean
 }
+
+/**
+ * Where a flow stands, for a UI: a discriminated union on `state`, so that a `switch` over it is
+ * checked for completeness and `result` is there exactly when the flow is `finalized`.
+ */
+export type IdentificationView =
+  | { state: 'finalized'; result: IdentificationResult; failure: null }
+  | { state: 'failed'; failure: Failure; result: null }
+  | { state: Exclude<IdentificationState, 'finalized' | 'failed'>; failure: null; result: null }

@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../../machine/clock.js'
 import { identificationMachine, type IdentificationMachine } from '../../machine/identificationMachine.js'
 import { resolveInput } from '../../machine/input.js'
 import { topState } from '../../machine/persistence.js'
-import type { Failure, IdentificationApi, IdentificationInput, IdentificationResult } from '../../machine/types.js'
+import type { Failure, IdentificationApi, IdentificationInput, IdentificationResult, IdentificationState } from '../../machine/types.js'
 import { isSafeUrl } from '../../machine/urls.js'
 import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
 import { createLeaseLock, createWebLock, type TabLock } from './tabLock.js'
@@ -100,7 +100,7 @@ export interface BrowserIdentification {
   /** Removes the stored flow and starts afresh in `idle`. */
   clear(): void
   /** The top-level state: `idle`, `initiating`, … `finalized`, `failed`. */
-  readonly state: string
+  readonly state: IdentificationState
   /** `context.failure`, or `null`. */
   readonly failure: Failure | null
   /** The ids after `finalized`, or `null`. */

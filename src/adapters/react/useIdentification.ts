@@ -5,23 +5,21 @@ import {
   type BrowserIdentificationOptions,
   type IdentificationSnapshot,
 } from '../browser/browserIdentification.js'
-import { topState } from '../../machine/persistence.js'
-import type { Failure, IdentificationResult } from '../../machine/types.js'
+import { viewOf } from '../../host/flowHost.js'
+import type { IdentificationView } from '../../machine/types.js'
 
-/** What {@link useIdentification} returns. */
-export interface UseIdentification {
+/**
+ * What {@link useIdentification} returns: where the flow stands (a union on `state`: `result`
+ * only when `finalized`, `failure` only when `failed`) and what the component can do.
+ */
+export type UseIdentification = IdentificationView & {
   /** The current snapshot (re-rendered on every change). */
   snapshot: IdentificationSnapshot
-  /** The top-level state: `idle`, `initiating`, … `finalized`, `failed`. */
-  state: string
-  /** `context.failure`, or `null`. */
-  failure: Failure | null
-  /** The ids after `finalized`, or `null`. */
-  result: IdentificationResult | null
   /** Initiates (or restarts a failed flow) and navigates to the ID-capture URL. */
   start(): void
   /** Reports the provider's redirect on the app's Success/Fail page. */
   resume: BrowserIdentification['resume']
+  /** In `phaseA`: navigates to the signing URL. (Named `continue`: destructure it as `continue: goOn`.) */
   continue(): void
   retry(): void
   restart(): void
@@ -44,9 +42,7 @@ export function useIdentification(options: BrowserIdentificationOptions): UseIde
   const snapshot = useSyncExternalStore(flow.subscribe, flow.getSnapshot, flow.getSnapshot)
   return {
     snapshot,
-    state: topState(snapshot.value),
-    failure: snapshot.context.failure,
-    result: snapshot.context.result,
+    ...viewOf(snapshot),
     start: () => flow.start(),
     resume: (o) => flow.resume(o),
     continue: () => flow.continue(),

@@ -1,19 +1,9 @@
 import type { HostEvent } from '../../machine/events.js'
 import type { PersistedFlow } from '../../machine/persistence.js'
-import type { Failure, IdentificationResult, UserType } from '../../machine/types.js'
+import type { Failure, IdentificationResult, IdentificationState, UserType } from '../../machine/types.js'
 
 /** The chart's top-level states, as a view names them. */
-export type FlowState =
-  | 'idle'
-  | 'initiating'
-  | 'identifying'
-  | 'pollingA'
-  | 'phaseA'
-  | 'signing'
-  | 'pollingB'
-  | 'phaseB'
-  | 'finalized'
-  | 'failed'
+export type FlowState = IdentificationState
 
 interface FlowViewBase {
   /** The flow id (a UUID, lower case). */
