@@ -67,7 +67,7 @@ describe('browser demo', () => {
   it.each([
     ['identification', 'capture'],
     ['signing', 'sign'],
-  ] as const)('a Fail redirect at %s ends in redirect-failed', async (step, path) => {
+  ] as const)('a Fail redirect at %s is confirmed with the provider: its ERROR ends the flow (vendor-error, with its message)', async (step, path) => {
     const userId = nextUser++
     const { page } = await openDemo(userId)
     await page.getByTestId('start').click()
@@ -78,7 +78,10 @@ describe('browser demo', () => {
     }
     await clickOnProviderPage(page, 'fail', path)
     await waitState(page, 'failed')
-    expect(await page.getByTestId('failure').textContent()).toContain('redirect-failed')
+    // The simulator records the Fail press as ERROR; the chart asked the status endpoint first.
+    const failure = await page.getByTestId('failure').textContent()
+    expect(failure).toContain('vendor-error')
+    expect(failure).toContain('cancelled the step')
     await page.context().close()
   })
 

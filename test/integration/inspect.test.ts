@@ -12,7 +12,7 @@ import { createHttpApi } from '../../src/adapters/http/httpApi.js'
 import { runIdentification } from '../../src/adapters/node/runIdentification.js'
 import { createBrowserIdentification } from '../../src/adapters/browser/browserIdentification.js'
 import { createSimulator } from '../../src/simulator/simulator.js'
-import { MemoryStorage } from '../adapters/browser/memoryStorage.js'
+import { MemoryStorage } from '../../src/testing/memoryStorage.js'
 
 /** A port that was free a moment ago (the inspector server takes a port, not 0). */
 function freePort(): Promise<number> {

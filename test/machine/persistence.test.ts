@@ -4,31 +4,24 @@
  * and output as without the interruption. Also snapshots taken with a request in flight and
  * with a pause pending.
  */
-import { getShortestPaths, getSimplePaths, type StatePath } from '@xstate/graph'
 import { createActor, SimulatedClock, type Snapshot } from 'xstate'
 import { describe, expect, it } from 'vitest'
-import type { IdentificationEvent } from '../../src/machine/events.js'
 import { identificationMachine } from '../../src/machine/identificationMachine.js'
-import { createModelOptions, serializeModelState } from '../../src/machine/model.js'
+import { serializeModelState } from '../../src/machine/model.js'
 import { topState, unwrapSnapshot, wrapSnapshot } from '../../src/machine/persistence.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
-import { flush, simSetup, turn } from '../helpers.js'
-import { cancelFor, clickFor, coveringPaths, plan } from '../model/plan.js'
+import { createPathProvider, isHostEvent, modelPaths, type ModelPath } from '../../src/testing/index.js'
+import { flush, turn } from '../helpers.js'
 
 const USER = 88
-const POLLING = { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 }
-type Path = StatePath<any, IdentificationEvent>
-const HOST = new Set(['START', 'RESTART', 'CANCEL', 'RETRY', 'CONTINUE', 'REDIRECT', 'LOST'])
-
 /**
  * Drives a path; after `interruptAt` steps the actor is persisted to JSON, stopped, and a new
  * one restored from the JSON goes on. Returns the final model state and output.
  */
-async function drive(path: Path, interruptAt: number | null) {
-  const p = plan(path)
-  const env = simSetup({ behaviours: { [USER]: p.behaviour } })
-  const { clock, api } = env
+async function drive(path: ModelPath, interruptAt: number | null) {
+  const p = createPathProvider(path, { userId: USER })
+  const { clock, api, polling } = p
   const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock, random: () => 0.5 }) })
   const trail: string[] = []
   const track = (a: ReturnType<typeof createActor<typeof machine>>) =>
@@ -36,27 +29,24 @@ async function drive(path: Path, interruptAt: number | null) {
       const m = serializeModelState(s)
       if (trail.at(-1) !== m) trail.push(m)
     })
-  let actor = createActor(machine, { input: { userId: USER, userType: 0, polling: POLLING }, clock })
+  let actor = createActor(machine, { input: { userId: USER, userType: 0, polling }, clock })
   track(actor)
   actor.start()
   let cursor = 0
   for (const [i, step] of path.steps.entries()) {
-    if (i === 0) continue
     if (interruptAt === i) {
       const json = JSON.stringify(wrapSnapshot(actor.getPersistedSnapshot() as Snapshot<unknown>, USER, 0, clock.now()))
       actor.stop()
       const restored = unwrapSnapshot(JSON.parse(json), USER, 0)
-      actor = createActor(machine, { input: { userId: USER, userType: 0, polling: POLLING }, clock, snapshot: restored as never })
+      actor = createActor(machine, { input: { userId: USER, userType: 0, polling }, clock, snapshot: restored as never })
       track(actor)
       actor.start()
       // The restored actor's first snapshot repeats the model state it was in.
       while (trail.length - 1 > cursor && trail.at(-1) === trail[cursor]) trail.pop()
     }
-    const e = step.event as IdentificationEvent
-    const before = topState(actor.getSnapshot().value)
-    if (HOST.has(e.type)) {
-      if (e.type === 'REDIRECT') await clickFor(env, USER, p, before, e)
-      if (e.type === 'CANCEL') cancelFor(env, USER, p, before)
+    const e = step.event
+    if (isHostEvent(e)) {
+      await p.before(e, serializeModelState(actor.getSnapshot()))
       actor.send(e)
     } else {
       for (let t = 0; t < 120_000 && trail.length - 1 <= cursor; t += 100) {
@@ -76,27 +66,18 @@ async function drive(path: Path, interruptAt: number | null) {
   return { state: serializeModelState(s), output: s.output ?? null, steps: trail.slice(0, path.steps.length) }
 }
 
-const options = createModelOptions()
-const isEnd = (s: { value: unknown }) => ['finalized', 'failed'].includes(topState(s.value))
-const paths = [
-  ...(getShortestPaths(identificationMachine, options as never) as Path[]),
-  ...coveringPaths(
-    getSimplePaths(identificationMachine, { ...createModelOptions({ hostEvents: false }), toState: isEnd } as never) as Path[],
-    serializeModelState,
-  ),
-]
+const paths = [...modelPaths(), ...modelPaths({ kind: 'simple', hostEvents: false })]
 
 describe('persistence at every step of every model path', () => {
   it('covers enough paths and steps', () => {
     // Shortest paths to every model state, plus simple paths that take every edge to an end.
     expect(paths.length).toBeGreaterThan(50)
-    expect(paths.reduce((n, p) => n + p.steps.length - 1, 0)).toBeGreaterThan(150)
+    expect(paths.reduce((n, p) => n + p.steps.length, 0)).toBeGreaterThan(150)
   })
   for (const path of paths) {
-    const name = path.steps.slice(1).map((s) => s.event.type).join(' → ') + ` ⇒ ${serializeModelState(path.state)}`
-    it(name, async () => {
+    it(path.name, async () => {
       const straight = await drive(path, null)
-      for (let i = 1; i < path.steps.length; i++) {
+      for (let i = 0; i < path.steps.length; i++) {
         const resumed = await drive(path, i)
         expect(resumed.state, `interrupted before step ${i}`).toBe(straight.state)
         expect(resumed.output === null, `output after an interruption before step ${i}`).toBe(straight.output === null)

@@ -13,7 +13,7 @@ import { createFileSnapshotStore, createMemorySnapshotStore, runIdentification }
 import { runCli } from '../../src/cli/cli.js'
 import { SCENARIOS } from '../../src/simulator/scenarios.js'
 import { startSimulator } from '../../src/simulator/server.js'
-import { MemoryStorage } from '../adapters/browser/memoryStorage.js'
+import { MemoryStorage } from '../../src/testing/memoryStorage.js'
 import { driveClock, flush, simSetup } from '../helpers.js'
 
 const safeJson = (v: unknown) =>

@@ -8,7 +8,7 @@ import { createLeaseLock } from '../../../src/adapters/browser/tabLock.js'
 import { createWebStorageSnapshotStore } from '../../../src/adapters/browser/webStorageSnapshotStore.js'
 import { topState } from '../../../src/machine/persistence.js'
 import { flush, simSetup, until } from '../../helpers.js'
-import { MemoryStorage } from './memoryStorage.js'
+import { MemoryStorage } from '../../../src/testing/memoryStorage.js'
 
 const USER = 901
 

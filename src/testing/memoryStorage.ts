@@ -1,4 +1,4 @@
-/** A Web Storage in memory, for tests in Node. */
+/** A Web Storage in memory: `storage` (and `leaseStorage`) for a browser flow in tests that run in Node. */
 export class MemoryStorage implements Storage {
   private map = new Map<string, string>()
   get length() {
