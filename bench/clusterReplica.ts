@@ -1,0 +1,133 @@
+/**
+ * One replica of `npm run bench:cluster`, as a process of its own (forked with IPC): the
+ * identification service behind its web handler on a loopback port.
+ *
+ * - `BENCH_MODE=cluster`: PostgreSQL store + BullMQ coordinator, with the library's defaults for
+ *   `leaseMs`, `lockDurationMs`, `dependencyTimeoutMs` and the pool;
+ * - `BENCH_MODE=single`: the same service alone, with the in-process coordinator and the SQLite
+ *   store on `SQLITE_PATH`.
+ *
+ * The store is wrapped in a Proxy that counts its calls by method (and the leases renewed).
+ * Every write the store accepts is reported to the parent (`{ type: 'writes', items: [id,
+ * version, state][] }`, batched every 200 ms), so that the parent follows the flows' states
+ * without asking the service. `{ type: 'stats' }` from the parent is answered with the CPU time
+ * used since the service was ready (`process.cpuUsage`, user + system) and the counts.
+ * Env: BENCH_MODE, SIM_URL, DATABASE_URL, REDIS_URL, PREFIX, SQLITE_PATH, REPLICA_ID, INTERVAL_MS.
+ * SIGTERM closes the service and the store, then the process.
+ */
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer } from '@hono/node-server'
+import { createHttpApi } from '../src/adapters/http/httpApi.js'
+import { createPasswordGrantTokenSource } from '../src/adapters/node/tokenSource.js'
+import { createIdentificationHandler, createIdentificationService, type FlowCoordinator, type FlowRecord, type FlowStore } from '../src/adapters/server/index.js'
+
+const env = process.env
+const send = (m: unknown) => {
+  if (process.connected) process.send!(m)
+}
+if (!process.send) {
+  console.error('clusterReplica: run it forked with an IPC channel (bench/cluster.ts does)')
+  process.exit(2)
+}
+const mode = env['BENCH_MODE'] === 'single' ? 'single' : 'cluster'
+const replicaId = env['REPLICA_ID'] ?? `replica-${process.pid}`
+const sim = env['SIM_URL']!
+const interval = Number(env['INTERVAL_MS'] ?? 2000)
+
+const api = createHttpApi({
+  baseUrl: sim,
+  getAccessToken: createPasswordGrantTokenSource({
+    tokenUrl: `${sim}/connect/token`, clientId: 'demo-client', clientSecret: 'demo-secret', username: 'demo', password: 'demo',
+  }),
+  // Names the replica to the provider, which attributes requests by it. The status GET comes with
+  // plain-object headers (the cheap path); ky's POSTs come as a Request.
+  fetch: (input, init) => {
+    const h = init?.headers
+    if (h && typeof h === 'object' && !(h instanceof Headers) && !Array.isArray(h)) return fetch(input, { ...init, headers: { ...h, 'x-replica': replicaId } })
+    const request = new Request(input, init)
+    request.headers.set('x-replica', replicaId)
+    return fetch(request)
+  },
+})
+
+/** Store calls by method. */
+const ops: Record<string, number> = {}
+/** Leases extended by `renewLeases` calls (rows, not calls). */
+let renewedLeases = 0
+let writes: [string, number, string][] = []
+const track = (r: FlowRecord | null | undefined) => {
+  if (r) writes.push([r.id, r.version, r.state])
+}
+
+let inner: FlowStore & { close?(): Promise<void> }
+let coordinator: FlowCoordinator | undefined
+if (mode === 'cluster') {
+  const { createPostgresFlowStore } = await import('../src/adapters/postgres/index.js')
+  const { createBullMQCoordinator } = await import('../src/adapters/bullmq/index.js')
+  inner = createPostgresFlowStore({ connectionString: env['DATABASE_URL']! })
+  coordinator = createBullMQCoordinator({
+    connection: env['REDIS_URL']!,
+    prefix: env['PREFIX']!,
+    onError: (e) => process.stderr.write(`[${replicaId}] coordinator error: ${String(e)}\n`),
+  })
+} else {
+  const { createSqliteFlowStore } = await import('../src/adapters/node/sqliteFlowStore.js')
+  inner = createSqliteFlowStore(env['SQLITE_PATH']!)
+}
+
+const store = new Proxy(inner, {
+  get(target, key, receiver) {
+    const v = Reflect.get(target, key, receiver) as unknown
+    if (typeof v !== 'function' || typeof key !== 'string') return v
+    const fn = v as (...args: unknown[]) => unknown
+    return (...args: unknown[]) => {
+      ops[key] = (ops[key] ?? 0) + 1
+      const out = fn.apply(target, args)
+      if (key === 'renewLeases') renewedLeases += (args[1] as unknown[]).length
+      if (key === 'create') return (out as Promise<{ created: boolean; record: FlowRecord }>).then((r) => (r.created && track(r.record), r))
+      if (key === 'write' || key === 'acquireLease') return (out as Promise<FlowRecord | null>).then((r) => (key === 'write' && track(r), r))
+      return out
+    }
+  },
+}) as FlowStore
+
+let finalizedCalls = 0
+const service = createIdentificationService({
+  api,
+  store,
+  ...(coordinator && { coordinator }),
+  replicaId,
+  polling: { intervalMs: interval, maxIntervalMs: interval, jitter: 0 },
+  onError: (e, id) => process.stderr.write(`[${replicaId}] service error${id ? ` (${id})` : ''}: ${String(e)}\n`),
+  onFinalized: () => void finalizedCalls++,
+})
+const handler = createIdentificationHandler(service, { authorize: () => true })
+const server = createAdaptorServer({ fetch: (request: Request) => handler(request) })
+await service.ready
+let cpu0 = process.cpuUsage()
+
+setInterval(() => {
+  if (writes.length === 0) return
+  const items = writes
+  writes = []
+  send({ type: 'writes', items })
+}, 200).unref()
+
+process.on('message', (m: { type?: string }) => {
+  if (m?.type === 'stats') {
+    const c = process.cpuUsage(cpu0)
+    send({ type: 'stats', replica: replicaId, cpuMicros: c.user + c.system, userMicros: c.user, systemMicros: c.system, ops: { ...ops }, renewedLeases, finalizedCalls })
+  } else if (m?.type === 'reset-cpu') {
+    cpu0 = process.cpuUsage()
+    send({ type: 'reset-cpu' })
+  }
+})
+server.listen(0, '127.0.0.1', () => send({ type: 'ready', port: (server.address() as AddressInfo).port }))
+process.on('SIGTERM', () => {
+  void service.close().then(async () => {
+    await inner.close?.()
+    server.close(() => process.exit(0))
+    setTimeout(() => process.exit(0), 2000).unref()
+  })
+})
+process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'))
