@@ -6,7 +6,7 @@
  */
 import { fork } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { economy } from './economy.js'
 import type { ManyFlowsSide } from './manyFlows.js'
@@ -17,6 +17,7 @@ import { benchmarksMarkdown } from './report.js'
 const quick = process.argv.includes('--quick')
 const resultsFile = fileURLToPath(new URL('./results.json', import.meta.url))
 const t0 = Date.now()
+const loadAtStart = Math.round(loadavg()[0]! * 100) / 100
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`
 
 function manyFlows(side: 'library' | 'bare'): Promise<ManyFlowsSide> {
@@ -56,6 +57,7 @@ log(`    browser entry ${sizes.browserEntry.gzipBytes} B gzip, own code ${sizes.
 const results = {
   machine,
   date: new Date().toISOString().slice(0, 10),
+  loadAverage: { start: loadAtStart, end: Math.round(loadavg()[0]! * 100) / 100 },
   pollCpuRatioInProcess: inProcess.ratio,
   pollCpuRatioHttp: http?.ratio,
   heapBytesPerFlow: many?.library.heapBytesPerFlow,
