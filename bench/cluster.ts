@@ -7,7 +7,8 @@
  * the cluster section of docs/benchmarks.md, and exits 1 when a target is missed.
  *
  * Options: `--flows N` (default 2000), `--interval MS` (default 2000): for trying things out;
- * the committed figures use the defaults.
+ * a run with other values writes its figures to the temporary directory only (not
+ * bench/cluster.json, not the docs).
  *
  * Bounded: every wait has a limit, the whole run a watchdog; servers on 127.0.0.1 only; a
  * throw-away PostgreSQL database, a random Redis prefix and a temporary SQLite directory, all
@@ -18,6 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { createTestDatabase, type TestDatabase } from '../test/cluster/pgHelpers.js'
@@ -57,6 +59,16 @@ interface ReplicaStats {
   ops: Record<string, number>
   renewedLeases: number
   finalizedCalls: number
+  eventLoopDelayP99Ms: number
+  eventLoopDelayMaxMs: number
+}
+
+/** The replicas' cumulative CPU at the end of a stage of the workload. */
+interface Stage {
+  name: string
+  from: number
+  to: number
+  cpuMicros: Record<string, number>
 }
 
 interface Replica {
@@ -73,7 +85,8 @@ const children = new Set<ChildProcess>()
 
 function startReplica(name: string, env: Record<string, string>): Promise<Replica> {
   const child = fork(FIXTURE, [], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_CLUSTER_CPU_PROF=dir: a V8 CPU profile of every replica that exits normally (for looking into a run).
+    execArgv: ['--import', 'tsx', ...(process.env['BENCH_CLUSTER_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CLUSTER_CPU_PROF']}`] : [])],
     env: { ...process.env, ...env, REPLICA_ID: name, INTERVAL_MS: String(INTERVAL_MS) },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   })
@@ -237,7 +250,18 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
       ),
     )
     const workStart = nowMs()
+    const eld = monitorEventLoopDelay({ resolution: 10 })
+    eld.enable()
     const other = (home: number, k: number) => replicas[(home + k) % n]!
+    /** CPU of every live replica at the end of each stage (the killed one's last figure stays). */
+    const stages: Stage[] = []
+    const latest = new Map<string, ReplicaStats>()
+    const stage = async (name: string, from: number) => {
+      for (const r of replicas) if (r.child.exitCode === null && r.child.signalCode === null) latest.set(r.name, await r.stats())
+      stages.push({ name, from, to: nowMs(), cpuMicros: Object.fromEntries([...latest].map(([k, v]) => [k, v.cpuMicros])) })
+      return nowMs()
+    }
+    let stageFrom = workStart
 
     // 1. Starts, round robin over the replicas; each answers once initiate answered.
     const flows: Flow[] = []
@@ -249,6 +273,7 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     })
     const ids = () => flows.map((f) => f.id)
     log(`    ${flows.length} flows started (${errors['start'].length} errors)`)
+    stageFrom = await stage('starts (initiate)', stageFrom)
 
     // 2. The person finishes the ID capture; the browser comes back to another replica.
     errors['identification'] = await pool(flows, async (f) => {
@@ -259,6 +284,7 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     })
     await waitFor('every flow at signing', () => countState(ids(), 'signing') === flows.length, 120_000)
     log(`    phase A done: ${countState(ids(), 'signing')} flows at signing (${errors['identification'].length} errors)`)
+    stageFrom = await stage('capture redirects, phase A polling, to signing', stageFrom)
 
     // 3. The person signs; the browser comes back to yet another replica. Phase B polls for signMs.
     const ready = flows.filter((f) => states.get(f.id)?.state === 'signing')
@@ -269,8 +295,8 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
       if (res.status !== 303) throw new Error(`signing redirect ${f.id}: ${res.status}`)
     })
     log(`    phase B redirects sent (${errors['signing'].length} errors)`)
+    stageFrom = await stage('signing redirects', stageFrom)
 
-    const stats: ReplicaStats[] = []
     let killAt: number | undefined
     let victim: Replica | undefined
     let victimFlows: number[] | undefined
@@ -285,7 +311,7 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
         if (r.endpoint === 'finalize') finalizing.add(r.userId)
         if (r.endpoint === 'status') last.set(r.userId, r)
       }
-      stats.push(await victim.stats()) // what it did, up to the kill
+      stageFrom = await stage('phase B polling until the kill', stageFrom) // the victim's last figures
       killAt = nowMs()
       victim.child.kill('SIGKILL')
       await new Promise<void>((r) => (victim!.child.exitCode !== null || victim!.child.signalCode !== null ? r() : victim!.child.once('exit', () => r())))
@@ -300,8 +326,10 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     // 5. Every flow to the end.
     await waitFor('every flow finalized', () => countState(ids(), 'finalized') === flows.length, 150_000)
     const workEnd = nowMs()
+    await stage(mode === 'cluster' ? 'phase B polling after the kill, finalize' : 'phase B polling, finalize', stageFrom)
+    eld.disable()
     const live = replicas.filter((r) => r !== victim)
-    for (const r of live) stats.push(await r.stats())
+    const stats = [...latest.values()]
     // The views, from the replicas (the authority), after the CPU figures were taken.
     const finalViews = new Map<string, string>()
     errors['views'] = await pool(flows, async (f, i) => {
@@ -311,7 +339,10 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     const finalized = [...finalViews.values()].filter((s) => s === 'finalized').length
     log(`    ${finalized} of ${FLOWS} flows finalized in ${((workEnd - workStart) / 1000).toFixed(1)} s`)
     const stderr = replicas.map((r) => r.stderr()).join('')
-    const run = summarize(mode, provider, flows, stats, { finalized, workMs: workEnd - workStart, stderr, errors, killAt, victim: victim?.name, victimFlows })
+    const run = summarize(mode, provider, flows, stats, {
+      finalized, workMs: workEnd - workStart, stderr, errors, killAt, victim: victim?.name, victimFlows, stages,
+      driverEventLoopDelayP99Ms: round(eld.percentile(99) / 1e6),
+    })
     // For looking into a run: BENCH_CLUSTER_DUMP=dir writes what the provider saw, the flows and the kill.
     const dump = process.env['BENCH_CLUSTER_DUMP']
     if (dump) writeFileSync(join(dump, `${mode}.json`), JSON.stringify({ flows, killAt, victim: victim?.name, victimFlows, log: provider.log, stderr }))
@@ -352,7 +383,17 @@ function summarize(
   provider: BenchProvider,
   flows: Flow[],
   stats: ReplicaStats[],
-  o: { finalized: number; workMs: number; stderr: string; errors: Record<string, string[]>; killAt: number | undefined; victim: string | undefined; victimFlows: number[] | undefined },
+  o: {
+    finalized: number
+    workMs: number
+    stderr: string
+    errors: Record<string, string[]>
+    killAt: number | undefined
+    victim: string | undefined
+    victimFlows: number[] | undefined
+    stages: Stage[]
+    driverEventLoopDelayP99Ms: number
+  },
 ): ClusterRun {
   const byUser = new Map<number, ProviderRequest[]>()
   for (const r of provider.log) {
@@ -450,6 +491,14 @@ function summarize(
       byReplica: Object.fromEntries(stats.map((s) => [s.replica, round(s.cpuMicros / 1e6)])),
       microsPerStatusPoll: round(cpuMicros / statusPolls, 1),
     },
+    stages: o.stages.map((st, i) => {
+      const prev = i > 0 ? o.stages[i - 1]!.cpuMicros : {}
+      const cpu = Object.entries(st.cpuMicros).reduce((sum, [k, v]) => sum + v - (prev[k] ?? 0), 0)
+      const polls = provider.log.filter((r) => r.endpoint === 'status' && r.at >= st.from && r.at < st.to).length
+      return { name: st.name, seconds: round((st.to - st.from) / 1000, 1), cpuSeconds: round(cpu / 1e6), statusPolls: polls, ...(polls > 0 && { cpuMicrosPerStatusPoll: round(cpu / polls, 1) }) }
+    }),
+    eventLoopDelayP99Ms: Object.fromEntries(stats.map((s) => [s.replica, s.eventLoopDelayP99Ms])),
+    providerEventLoopDelayP99Ms: o.driverEventLoopDelayP99Ms,
     onFinalizedCalls: stats.reduce((s, x) => s + x.finalizedCalls, 0),
     driverErrors: Object.fromEntries(Object.entries(o.errors).map(([k, v]) => [k, { count: v.length, first: v.slice(0, 3) }])),
     replicaErrorLines: { count: errorLines.length, first: errorLines.slice(0, 5) },
@@ -521,8 +570,11 @@ const checks: { key: string; value: number | null; target: string; met: boolean 
 ]
 results.targetsMissed = checks.filter((x) => !x.met).map((x) => x.key)
 
-writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`)
-writeClusterSection(results)
+// A workload other than the defaults (`--flows`, `--interval`) is a try-out: its figures go to the temporary directory only.
+const tryOut = FLOWS !== 2000 || INTERVAL_MS !== 2000
+const written = tryOut ? join(tmpdir(), 'tenpay-bench-cluster.json') : resultsFile
+writeFileSync(written, `${JSON.stringify(results, null, 2)}\n`)
+if (!tryOut) writeClusterSection(results)
 
 console.log(`\n${'figure'.padEnd(32)} ${'value'.padStart(10)}  target`)
 for (const x of checks) console.log(`${x.key.padEnd(32)} ${String(x.value).padStart(10)}  ${x.target.padEnd(16)} ${x.met ? 'met' : 'MISSED'}`)
@@ -530,5 +582,5 @@ console.log(`${'replicas'.padEnd(32)} ${String(REPLICAS).padStart(10)}`)
 console.log(`${'flows'.padEnd(32)} ${String(FLOWS).padStart(10)}`)
 console.log(`${'storeWritesPerFlow'.padEnd(32)} ${String(results.storeWritesPerFlow).padStart(10)}  (create + write + appendEvent; lease ops: acquire ${results.storeLeaseOpsPerFlow.acquireLease}, renew ${results.storeLeaseOpsPerFlow.renewLeases}, release ${results.storeLeaseOpsPerFlow.releaseLease} per flow)`)
 console.log(`${'CPU µs per status poll'.padEnd(32)} ${String(c.cpu.microsPerStatusPoll).padStart(10)}  (single process: ${single.run.cpu.microsPerStatusPoll})`)
-log(`wrote bench/cluster.json and the cluster section of docs/benchmarks.md${results.targetsMissed.length ? `; targets missed: ${results.targetsMissed.join(', ')}` : '; every target met'}`)
+log(`wrote ${tryOut ? written : 'bench/cluster.json and the cluster section of docs/benchmarks.md'}${results.targetsMissed.length ? `; targets missed: ${results.targetsMissed.join(', ')}` : '; every target met'}`)
 process.exit(results.targetsMissed.length ? 1 : 0)

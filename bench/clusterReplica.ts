@@ -11,11 +11,13 @@
  * Every write the store accepts is reported to the parent (`{ type: 'writes', items: [id,
  * version, state][] }`, batched every 200 ms), so that the parent follows the flows' states
  * without asking the service. `{ type: 'stats' }` from the parent is answered with the CPU time
- * used since the service was ready (`process.cpuUsage`, user + system) and the counts.
+ * used since the workload began (`process.cpuUsage`, user + system; `reset-cpu` marks the
+ * beginning), the event-loop delay since then, and the counts.
  * Env: BENCH_MODE, SIM_URL, DATABASE_URL, REDIS_URL, PREFIX, SQLITE_PATH, REPLICA_ID, INTERVAL_MS.
  * SIGTERM closes the service and the store, then the process.
  */
 import type { AddressInfo } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createAdaptorServer } from '@hono/node-server'
 import { createHttpApi } from '../src/adapters/http/httpApi.js'
 import { createPasswordGrantTokenSource } from '../src/adapters/node/tokenSource.js'
@@ -105,6 +107,9 @@ const handler = createIdentificationHandler(service, { authorize: () => true })
 const server = createAdaptorServer({ fetch: (request: Request) => handler(request) })
 await service.ready
 let cpu0 = process.cpuUsage()
+/** Event-loop delay since the workload began (what delays a due poll in this process). */
+const eld = monitorEventLoopDelay({ resolution: 10 })
+eld.enable()
 
 setInterval(() => {
   if (writes.length === 0) return
@@ -116,9 +121,13 @@ setInterval(() => {
 process.on('message', (m: { type?: string }) => {
   if (m?.type === 'stats') {
     const c = process.cpuUsage(cpu0)
-    send({ type: 'stats', replica: replicaId, cpuMicros: c.user + c.system, userMicros: c.user, systemMicros: c.system, ops: { ...ops }, renewedLeases, finalizedCalls })
+    send({
+      type: 'stats', replica: replicaId, cpuMicros: c.user + c.system, userMicros: c.user, systemMicros: c.system, ops: { ...ops }, renewedLeases, finalizedCalls,
+      eventLoopDelayP99Ms: Math.round(eld.percentile(99) / 1e4) / 100, eventLoopDelayMaxMs: Math.round(eld.max / 1e4) / 100,
+    })
   } else if (m?.type === 'reset-cpu') {
     cpu0 = process.cpuUsage()
+    eld.reset()
     send({ type: 'reset-cpu' })
   }
 })

@@ -54,6 +54,12 @@ export interface ClusterRun {
     releaseLease: number
   }
   cpu: { seconds: number; byReplica: Record<string, number>; microsPerStatusPoll: number }
+  /** CPU of the replicas and status polls at the provider, by stage of the workload. */
+  stages: { name: string; seconds: number; cpuSeconds: number; statusPolls: number; cpuMicrosPerStatusPoll?: number }[]
+  /** p99 event-loop delay of each replica process over the workload (the killed one up to the kill). */
+  eventLoopDelayP99Ms: Record<string, number>
+  /** The same for the process that runs the fake provider and the driver. */
+  providerEventLoopDelayP99Ms: number
   onFinalizedCalls: number
   driverErrors: Record<string, { count: number; first: string[] }>
   replicaErrorLines: { count: number; first: string[] }
