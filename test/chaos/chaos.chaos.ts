@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { mkdtemp } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -61,9 +61,11 @@ const figures: ChaosFigures = {
   date: new Date().toISOString().slice(0, 10),
   machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}`,
   profile: { seed: SEED, ...PROFILE, redirectTo: 'a second loopback server, which counts what reaches it' },
+  loadAverage: { start: Math.round(loadavg()[0]! * 100) / 100 },
 }
 
 afterAll(() => {
+  figures.loadAverage!.end = Math.round(loadavg()[0]! * 100) / 100
   writeFileSync(new URL('../../docs/reliability.md', import.meta.url), reliabilityMarkdown(figures))
   console.log(JSON.stringify(figures, null, 2))
 })

@@ -29,6 +29,8 @@ export interface ChaosFigures {
   date: string
   machine: string
   profile: object
+  /** The machine's 1-minute load average when the run started and when it ended (other work on the machine shows here). */
+  loadAverage?: { start: number; end?: number }
   good?: RunFigures
   goodInProcess?: RunFigures
   bad?: {
@@ -174,7 +176,9 @@ export function reliabilityMarkdown(f: ChaosFigures): string {
 
 <!-- The figures below are written by \`npm run test:chaos\` (test/chaos). Do not edit them by hand. -->
 
-Measured ${f.date} on ${f.machine}.
+Measured ${f.date} on ${f.machine}${
+    f.loadAverage ? `; the machine's 1-minute load average was ${f.loadAverage.start} when the run started and ${f.loadAverage.end ?? '?'} when it ended` : ''
+  }.
 
 ## Chaos suite figures
 
