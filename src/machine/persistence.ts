@@ -14,6 +14,8 @@ export interface PersistedFlow {
   userType: 0 | 1
   savedAt: number
   snapshot: Snapshot<unknown>
+  /** The flow's trace context (a W3C `traceparent`), when a host traces flows. */
+  trace?: string
 }
 
 /** Wraps a persisted snapshot for storage. */

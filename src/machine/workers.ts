@@ -4,7 +4,7 @@ import { systemClock } from './clock.js'
 import type { WorkerEvent } from './events.js'
 import { nextPollDelay } from './schedule.js'
 import { classifyStatus, normalizeStatus } from './status.js'
-import type { ErrorInfo, ErrorKind, FinalizerInput, IdentificationApi, InitiatorInput, PollerInput, StepInput, UserType } from './types.js'
+import type { ErrorInfo, ErrorKind, FailurePhase, FinalizerInput, IdentificationApi, InitiatorInput, PollerInput, StepInput, UserType } from './types.js'
 
 /** What the workers need from the host. */
 export interface WorkerDeps {
@@ -24,6 +24,24 @@ export interface WorkerDeps {
    * request (the service checks here that it still holds its lease on the flow).
    */
   beforeRequest?: (flow: { userId: number; userType: UserType }) => void
+  /**
+   * Told when a worker sends a request (telemetry, flow history); the function it returns, if
+   * any, is told how the request ended. Called on the hot path: keep it cheap.
+   */
+  onRequest?: (flow: { userId: number; userType: UserType; phase: FailurePhase }, operation: RequestOperation) => ((result: RequestResult) => void) | void
+}
+
+/** The provider calls, as telemetry and histories name them. */
+export type RequestOperation = 'initiate' | 'status' | 'finalize'
+
+/** How one request of a worker ended. */
+export interface RequestResult {
+  /** On the worker's clock. */
+  durationMs: number
+  /** The error, when it failed (`httpStatus` when the provider answered). */
+  error?: ErrorInfo
+  /** The `videoIdentificationStatus` of a status or initiate answer. */
+  providerStatus?: string | null
 }
 
 /**
@@ -79,8 +97,9 @@ type Outcome = WorkerEvent | 'again'
 function runStep(
   deps: Deps,
   input: StepInput,
+  operation: RequestOperation,
   sendBack: (e: WorkerEvent) => void,
-  attempt: (signal: AbortSignal) => Promise<Outcome>,
+  attempt: (signal: AbortSignal, note: { providerStatus?: string | null }) => Promise<Outcome>,
   retryAlso?: (error: ErrorInfo) => boolean,
   once = false,
 ): () => void {
@@ -143,15 +162,21 @@ function runStep(
       if (stopped) return
       if (clock.now() >= deadlineAt) return timeout()
       let outcome: Outcome
+      let end: ((r: RequestResult) => void) | void = undefined
+      const note: { providerStatus?: string | null } = {}
+      const t0 = clock.now()
       try {
         deps.beforeRequest?.(input)
+        end = deps.onRequest?.(input, operation)
         inFlight = true
-        outcome = await attempt(controller.signal)
+        outcome = await attempt(controller.signal, note)
         inFlight = false
+        end?.({ durationMs: clock.now() - t0, ...(note.providerStatus !== undefined && { providerStatus: note.providerStatus }) })
       } catch (err) {
         inFlight = false
-        if (stopped) return
+        if (stopped) return end?.({ durationMs: clock.now() - t0, error: { kind: 'network', message: 'stopped' } })
         const { info, retryable, retryAfterMs } = toErrorInfo(err)
+        end?.({ durationMs: clock.now() - t0, error: info })
         if (once || (!retryable && !retryAlso?.(info))) return finish({ type: 'attempt.failed', phase, error: info })
         next = scheduleNext(retryAfterMs)
         sendBack({ type: 'attempt.error', phase, error: info, nextAttemptAt: next })
@@ -166,7 +191,7 @@ function runStep(
   return stop
 }
 
-type Deps = Required<Pick<WorkerDeps, 'api' | 'clock' | 'random'>> & Pick<WorkerDeps, 'beforeRequest'>
+type Deps = Required<Pick<WorkerDeps, 'api' | 'clock' | 'random'>> & Pick<WorkerDeps, 'beforeRequest' | 'onRequest'>
 
 /**
  * Runs `fn` on the next turn of the event loop, after the timers that are due: `setImmediate`
@@ -195,26 +220,28 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
     clock: deps.clock ?? systemClock,
     random: deps.random ?? Math.random,
     ...(deps.beforeRequest && { beforeRequest: deps.beforeRequest }),
+    ...(deps.onRequest && { onRequest: deps.onRequest }),
   }
   const { api } = d
   const gate = deps.gate
   type Cb<I> = (args: { input: I; sendBack: (e: WorkerEvent) => void }) => () => void
   const initiator: Cb<InitiatorInput> = ({ input, sendBack }) =>
-    runStep(
-      d,
-      input,
-      sendBack,
-      async (signal) => ({ type: 'initiate.ok', response: await api.initiate(input.request, { signal }) }),
-    )
+    runStep(d, input, 'initiate', sendBack, async (signal, note) => {
+      const response = await api.initiate(input.request, { signal })
+      note.providerStatus = response.videoIdentificationStatus
+      return { type: 'initiate.ok', response }
+    })
   const statusPoller: Cb<PollerInput> = ({ input, sendBack }) => {
     const req = { userId: input.userId, userType: input.userType }
     const { phase, pendingStatuses, lastStatus, polling, confirm } = input
     return runStep(
       d,
       input,
+      'status',
       sendBack,
-      async (signal) => {
+      async (signal, note) => {
         const response = await api.getStatus(req, { signal })
+        note.providerStatus = response.videoIdentificationStatus
         const status = normalizeStatus(response.videoIdentificationStatus)
         // Still pending and unchanged (or confirming a Fail redirect, where only a decisive
         // status counts): loop on, no event, no transition, no snapshot.
@@ -228,6 +255,7 @@ export function createIdentificationWorkers(deps: WorkerDeps) {
     runStep(
       d,
       input,
+      'finalize',
       sendBack,
       async (signal) => ({ type: 'finalize.ok', result: await api.finalize(input.payload, { signal }) }),
       finalizeNotReady,

@@ -5,16 +5,18 @@ import { identificationMachine } from '../../machine/identificationMachine.js'
 import { resolveInput } from '../../machine/input.js'
 import { topState, type PersistedFlow } from '../../machine/persistence.js'
 import type {
+  FailurePhase,
   IdentificationApi,
   IdentificationInput,
   InitiateOptions,
   PollingOptions,
   UserType,
 } from '../../machine/types.js'
-import { assertIdentificationApi, createIdentificationWorkers } from '../../machine/workers.js'
+import { assertIdentificationApi, createIdentificationWorkers, type RequestOperation, type RequestResult } from '../../machine/workers.js'
 import { createFlowHost, restoreFlow, type FlowHost, type IdentificationSnapshot } from '../../host/flowHost.js'
 import { DependencyError, FlowActionError, FlowNotFoundError, ServiceClosedError, UnfinishedFlowExistsError } from './errors.js'
 import { createLocalCoordinator } from './localCoordinator.js'
+import type { PhaseTelemetry, ServiceTelemetry } from './telemetry.js'
 import type {
   FlowChange,
   FlowCoordinator,
@@ -71,6 +73,11 @@ export interface IdentificationServiceOptions {
   leaseMs?: number
   /** This replica's name in leases and histories. @default a random UUID */
   replicaId?: string
+  /**
+   * Traces and metrics: `createOpenTelemetry()` from `10npay-identification/otel` (or any
+   * {@link ServiceTelemetry}). @default none
+   */
+  telemetry?: ServiceTelemetry
 }
 
 /** What `start` takes. */
@@ -129,6 +136,9 @@ export interface IdentificationService {
   close(): Promise<void>
 }
 
+/** How many provider requests a driver keeps for the history between two writes. */
+const MAX_PENDING_REQUESTS = 20
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Whether a string has the form of a flow id (a UUID, any case). */
@@ -159,6 +169,8 @@ interface Driver {
   drain(): void
   /** Throws (and stops the flow) unless the lease is surely still held: called before every request. */
   check(): void
+  /** A provider request starts: history and telemetry hear of it; the returned function of how it ended. */
+  request(operation: RequestOperation): (result: RequestResult) => void
   done: Promise<void>
 }
 
@@ -192,6 +204,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     throw new TypeError(`createIdentificationService: a ${store.kind} store serves one process; use createPostgresFlowStore with a distributed coordinator`)
   }
   const clock = options.clock ?? systemClock
+  const telemetry = options.telemetry
   const depTimeout = positive(options.dependencyTimeoutMs, 5000, 'dependencyTimeoutMs')
   const leaseMs = positive(options.leaseMs, 10_000, 'leaseMs')
   const owner = options.replicaId ?? globalThis.crypto.randomUUID()
@@ -218,6 +231,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         if (!d) throw new Error(`identification service: no lease on a flow of user ${userType}:${userId}`)
         d.check()
       },
+      onRequest: ({ userId, userType }, operation) => driversByUser.get(`${userType}:${userId}`)?.request(operation),
     }),
   })
   const listeners = new Map<string, Set<(v: FlowView) => void>>()
@@ -317,7 +331,8 @@ export function createIdentificationService(options: IdentificationServiceOption
   }
 
   /** The flow ended: the replica that stored it tells the app, once. */
-  function ended(view: FlowView) {
+  function ended(view: FlowView, trace: string | undefined) {
+    safe(() => telemetry?.flowEnded(view, trace))
     if (view.state === 'finalized') safe(() => onFinalized?.(view))
     else if (view.state === 'failed') safe(() => onFailed?.(view))
   }
@@ -365,13 +380,32 @@ export function createIdentificationService(options: IdentificationServiceOption
     let applied = record.appliedSeq
     let draining = false
     let pendingHistory: FlowHistoryEntry[] = []
+    /** Provider requests since the last write, written with the next one. */
+    let pendingRequests: FlowHistoryEntry[] = []
+    /** The phase running here, as telemetry sees it. */
+    let phase: PhaseTelemetry | undefined
+    let phaseName: string | null = null
+    const followPhase = (step: FailurePhase | null) => {
+      if (step === phaseName) return
+      phase?.end('next')
+      phaseName = step
+      phase = undefined
+      if (step !== null && telemetry) {
+        try {
+          phase = telemetry.phase({ id, userType: record.userType, trace: record.flow.trace }, step)
+        } catch (err) {
+          report(err, id)
+        }
+      }
+    }
     let queued = 0
     /** The inbox sequence number the last queued write carries. */
     let writtenSeq = record.appliedSeq
     const write = (s: IdentificationSnapshot) => {
-      const history = pendingHistory
+      const history = [...pendingRequests, ...pendingHistory]
       pendingHistory = []
-      const persisted = host.persisted(clock.now())
+      pendingRequests = []
+      const persisted = withTrace(host.persisted(clock.now()), record.flow.trace)
       const seq = applied
       writtenSeq = seq
       queued++
@@ -402,6 +436,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       snapshot,
       onSnapshot: (s, { entered }) => {
         if (stopped) return
+        followPhase(s.context.step)
         // Only what matters is written: a change of state or view, an applied event. A worker's
         // deadline or a still-pending status is not worth a round trip to the store: after a
         // restore the worker arms its deadline again.
@@ -421,6 +456,24 @@ export function createIdentificationService(options: IdentificationServiceOption
       writes: Promise.resolve(),
       validUntil: clock.now() + leaseMs * 0.9,
       done,
+      request(operation) {
+        const at = clock.now()
+        const span = phase?.request(operation)
+        return (result) => {
+          safe(() => span?.(result))
+          // The history keeps the latest requests of a stretch (a long wait polls many times).
+          if (pendingRequests.length >= MAX_PENDING_REQUESTS) pendingRequests.shift()
+          pendingRequests.push({
+            kind: 'request',
+            at,
+            operation,
+            outcome: result.error ? result.error.kind : 'ok',
+            durationMs: Math.round(result.durationMs),
+            ...(result.error?.httpStatus !== undefined ? { httpStatus: result.error.httpStatus } : !result.error ? { httpStatus: 200 } : {}),
+            ...(typeof result.providerStatus === 'string' && { providerStatus: result.providerStatus.slice(0, 64) }),
+          })
+        }
+      },
       check() {
         if (stopped || clock.now() >= d.validUntil) {
           d.stop('lost')
@@ -431,13 +484,15 @@ export function createIdentificationService(options: IdentificationServiceOption
         if (stopped) return
         stopped = true
         host.stop()
+        phase?.end(why === 'parked' ? 'parked' : why === 'ended' ? 'ended' : 'handed-over')
+        phase = undefined
         signal.removeEventListener('abort', onAbort)
         drivers.delete(id)
         if (driversByUser.get(d.userKey) === d) driversByUser.delete(d.userKey)
         const last = d.writes
         void last.then(async () => {
           if (why !== 'lost' && why !== 'failed') await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
-          if (why === 'ended') ended(d.record.view)
+          if (why === 'ended') ended(d.record.view, d.record.flow.trace)
           resolveDone()
         })
       },
@@ -538,7 +593,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       const s = host.getSnapshot()
       const working = s.hasTag('working')
       const stretch = working ? record.stretch + 1 : record.stretch
-      const w = writeOf(id, s, host.persisted(clock.now()), record.version, stretch, applied, record.view, history)
+      const w = writeOf(id, s, withTrace(host.persisted(clock.now()), record.flow.trace), record.version, stretch, applied, record.view, history)
       host.stop()
       let next: FlowRecord | null
       try {
@@ -559,7 +614,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       await dep('releaseLease', () => store.releaseLease(id, owner, epoch))
       released = true
       changed(next, record.view)
-      if (next.ended && !record.ended) ended(next.view)
+      if (next.ended && !record.ended) ended(next.view, next.flow.trace)
       if (working) await coord('dispatch', () => coordinator.dispatch(id, stretch))
     } finally {
       if (!released) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
@@ -671,7 +726,8 @@ export function createIdentificationService(options: IdentificationServiceOption
       host.send({ type: previous ? 'RESTART' : 'START' })
       const s = host.getSnapshot()
       const view = viewOf(id, s, 1)
-      const flow = host.persisted(clock.now())
+      const trace = telemetry ? (() => { try { return telemetry.flowCreated({ id, userType: o.userType }) } catch (err) { report(err); return undefined } })() : undefined
+      const flow = withTrace(host.persisted(clock.now()), trace)
       host.stop()
       const { created, record } = await dep('create', () =>
         store.create(
@@ -710,6 +766,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       const left = await dep('orphans', () => store.orphans(10_000, { includeHeld: true }))
       await Promise.all(left.map((o) => begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true).catch((err: unknown) => report(err, o.id))))
     }
+    if (telemetry?.observeCounts) safe(() => telemetry.observeCounts!(() => dep('counts', () => store.counts())))
     scheduleRenew()
     scheduleReconcile(store.exclusive ? leaseMs : 0)
   })()
@@ -821,6 +878,9 @@ function pause(ms: number, signal: AbortSignal): Promise<boolean> {
     signal.addEventListener('abort', onAbort, { once: true })
   })
 }
+
+/** The envelope with the flow's trace context kept (every write carries it on). */
+const withTrace = (flow: PersistedFlow, trace: string | undefined): PersistedFlow => (trace === undefined ? flow : { ...flow, trace })
 
 function positive(v: number | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt

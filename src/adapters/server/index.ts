@@ -1,5 +1,6 @@
 export { createIdentificationService, isFlowId } from './identificationService.js'
 export type { IdentificationService, IdentificationServiceOptions, StartOptions } from './identificationService.js'
+export type { ServiceTelemetry, PhaseTelemetry } from './telemetry.js'
 export { createIdentificationHandler, MAX_BODY_BYTES } from './identificationHandler.js'
 export type { IdentificationHandlerOptions, HandlerContext } from './identificationHandler.js'
 export { createMemoryFlowStore } from './memoryFlowStore.js'
