@@ -49,6 +49,10 @@ export type {
   PollPhase,
 } from './machine/types.js'
 
+// Texts for people, per language
+export { describeFailure, describeState, failureAction, registerMessages, en, bg } from './messages/index.js'
+export type { DescribeOptions, FailureAction, FailureText, Messages } from './messages/index.js'
+
 // The host layer every adapter shares: for hosts of your own
 export { createFlowHost, restoreFlow, outcomeOf, viewOf } from './host/flowHost.js'
 export type { FlowHost, FlowHostOptions, HostEffect, IdentificationOutcome, IdentificationSnapshot } from './host/flowHost.js'

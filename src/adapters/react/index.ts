@@ -1,2 +1,3 @@
 export { useIdentification } from './useIdentification.js'
-export type { UseIdentification } from './useIdentification.js'
+export type { UseIdentification, UseIdentificationTextOptions } from './useIdentification.js'
+export { describeFailure, describeState } from '../../messages/index.js'
