@@ -22,8 +22,8 @@ afterAll(async () => {
   await web?.close()
 })
 
-async function openDemo(userId: number): Promise<{ page: Page; navigations: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } })
+async function openDemo(userId: number, locale = 'en-US'): Promise<{ page: Page; navigations: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, locale })
   const page = await context.newPage()
   const navigations: string[] = []
   page.on('framenavigated', (f) => {
@@ -82,6 +82,24 @@ describe('browser demo', () => {
     const failure = await page.getByTestId('failure').textContent()
     expect(failure).toContain('vendor-error')
     expect(failure).toContain('cancelled the step')
+    await page.context().close()
+  })
+
+  it('with navigator.language bg the person reads the state and the failure in Bulgarian (issue 12)', async () => {
+    const userId = nextUser++
+    const { page } = await openDemo(userId, 'bg-BG')
+    expect(await page.evaluate(() => navigator.language)).toBe('bg-BG')
+    expect(await page.getByTestId('state-text').textContent()).toBe('Не е започната')
+    await page.getByTestId('start').click()
+    await clickOnProviderPage(page, 'fail', 'capture')
+    await waitState(page, 'failed')
+    const text = await page.getByTestId('failure-text').textContent()
+    // The provider recorded the Fail press as ERROR: vendor-error in phase A, in Bulgarian.
+    expect(text).toContain('Документът ви не беше потвърден')
+    expect(text).toContain('Започнете отначало')
+    expect(await page.getByTestId('state-text').textContent()).toBe('Идентификацията ви не е завършена')
+    mkdirSync('test-results', { recursive: true })
+    await page.screenshot({ path: 'test-results/demo-bg-failed.png', fullPage: true })
     await page.context().close()
   })
 

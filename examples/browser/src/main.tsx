@@ -89,7 +89,7 @@ const USER_KEY = 'demo:userId'
 function Flow({ userId, log }: { userId: number; log: TimelineApi }) {
   const api = useMemo(() => loggingApi(createHttpApi({ baseUrl: origin, getAccessToken }), log), [log])
   const flow = useIdentification({ api, userId, userType: 0, onWarning: (w) => log.add('error', w) })
-  const { state, failure, result } = flow
+  const { state, failure, result, text } = flow // text: the state and the failure in the browser's language
   const last = useRef('')
   useEffect(() => {
     if (last.current !== state) {
@@ -114,6 +114,9 @@ function Flow({ userId, log }: { userId: number; log: TimelineApi }) {
         <p className="state" data-testid="state">
           Current state: <b>{state}</b>
         </p>
+        <p className="state-text" data-testid="state-text" lang={navigator.language}>
+          {text.state}
+        </p>
         <Chart state={state} />
         {result && (
           <div className="ids" data-testid="result">
@@ -123,9 +126,14 @@ function Flow({ userId, log }: { userId: number; log: TimelineApi }) {
             <span data-testid="individualId">{result.individualId}</span>
           </div>
         )}
-        {failure && (
+        {failure && text.failure && (
           <div className="failure" data-testid="failure">
-            <b>{failure.reason}</b>: {failure.message}
+            <p data-testid="failure-text" lang={navigator.language}>
+              <b>{text.failure.title}</b> {text.failure.detail} <i>({text.failure.actionLabel})</i>
+            </p>
+            <small>
+              <b>{failure.reason}</b>: {failure.message}
+            </small>
           </div>
         )}
       </section>
