@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import { Hono } from 'hono'
 import { setCookie } from 'hono/cookie'
 import { serve } from '@hono/node-server'
-import { createHttpApi } from '10npay-identification'
+import { createHttpApi, describeFailure, describeState } from '10npay-identification'
 import {
   createIdentificationHandler,
   createIdentificationService,
@@ -130,6 +130,19 @@ export async function startBackendExample(options = {}) {
     if (!Number.isInteger(userId) || userId < 1) return c.json({ error: 'userId must be a positive integer' }, 400)
     setCookie(c, 'sid', `${userId}.${sign(userId)}`, { httpOnly: true, sameSite: 'Lax', path: '/' })
     return c.json({ userId })
+  })
+  // Texts for people, in the language the page asks for (describeState / describeFailure).
+  app.get('/describe', (c) => {
+    const locale = c.req.query('lang') ?? c.req.header('accept-language')?.split(',')[0] ?? 'en'
+    const state = c.req.query('state') ?? 'idle'
+    let failure
+    try {
+      const f = JSON.parse(c.req.query('failure') ?? 'null')
+      if (f && typeof f.reason === 'string') failure = describeFailure({ reason: f.reason, phase: f.phase, retryable: Boolean(f.retryable) }, { locale })
+    } catch {
+      /* no failure */
+    }
+    return c.json({ state: describeState(state, { locale }), failure: failure ?? null })
   })
   // The Success/Fail URLs configured in the provider's portal are the same for every flow:
   // the user's session says which flow came back.
