@@ -8,6 +8,7 @@ import { demo } from './demo.js'
 import { DEFAULT_WEB_ROOT, startWebDemo } from './webDemo.js'
 import { EXIT, UsageError, type CliIo } from './io.js'
 import { finalize, initiate, status, wait, type RemoteOptions } from './remote.js'
+import { listFlows, showFlow } from './flows.js'
 
 const int = (name: string, min: number, max: number) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
@@ -237,6 +238,41 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       )
       await untilInterrupted()
       await ex.close()
+    })
+
+  const flows = program.command('flows').description("look at the flows a service stored (SQLite read-only, or PostgreSQL): what happened to a user's identification")
+  const source = (c: Command) =>
+    c
+      .option('--db <file>', 'the SQLite file of a one-process service (opened read-only: the service may run)')
+      .option('--postgres <url>', 'the PostgreSQL database of the replicas')
+      .option('--schema <schema>', 'with --postgres: the store\'s schema (default tenpay_identification)')
+      .option('--json', 'machine-readable output', false)
+  source(
+    flows
+      .command('list')
+      .description('flows by state, failure reason, user or age, most recently changed first')
+      .addOption(new Option('--state <state>', 'only this state').choices(['idle', 'initiating', 'identifying', 'pollingA', 'phaseA', 'signing', 'pollingB', 'phaseB', 'finalized', 'failed']))
+      .addOption(new Option('--reason <reason>', 'only failed flows with this reason').choices(['vendor-error', 'timeout', 'unauthorized', 'rejected', 'redirect-failed', 'unsafe-url', 'cancelled']))
+      .option('--user-id <id>', 'only this user', int('--user-id', 1, 2147483647))
+      .addOption(new Option('--user-type <type>', 'only this user type').choices(['0', '1']))
+      .option('--older-than <age>', 'only flows unchanged for this long (90s, 10m, 2h, 3d): the stuck ones')
+      .option('--limit <n>', 'at most this many', int('--limit', 1, 10_000), 50),
+  )
+    .addHelpText('after', streams('a table of flows (id, user, state, failure, last change); with --json the views as JSON'))
+    .action(async (o) => {
+      code = await listFlows({ ...o, ...(o.userType !== undefined && { userType: Number(o.userType) as 0 | 1 }) }, io)
+    })
+  source(
+    flows
+      .command('show')
+      .description("one flow and its timeline: state entries, host events (which replica got them), provider requests")
+      .argument('[id]', 'the flow id (or --user-id for the user\'s latest flow)')
+      .option('--user-id <id>', "the user whose latest flow to show", int('--user-id', 1, 2147483647))
+      .addOption(new Option('--user-type <type>', 'with --user-id').choices(['0', '1']).default('0')),
+  )
+    .addHelpText('after', streams('the flow and a table of its timeline; with --json the view, lease and history as JSON', '0 shown, 1 no such flow or the store failed, 2 usage error'))
+    .action(async (id: string | undefined, o) => {
+      code = await showFlow({ ...o, ...(id && { id }), userType: Number(o.userType) as 0 | 1 }, io)
     })
 
   program

@@ -194,5 +194,25 @@ export function describeFlowStore(name: string, make: () => Promise<StoreUnderTe
       ;(record.view as { state: string }).state = 'finalized'
       expect((await store.get(a.id))?.view.state).toBe('initiating')
     }))
+
+    it('listFlows (where the store has it): by state, failure reason, user and age, newest change first', withStore(async ({ store, advance }) => {
+      if (!store.listFlows) return
+      const a = newFlow(130, 'pollingA')
+      const b = newFlow(131, 'failed')
+      const c = newFlow(132, 'identifying')
+      for (const f of [a, b, c]) {
+        await store.create(f)
+        await advance(10)
+      }
+      await store.write(c.id, 1, change(c, 'signing'))
+      const all = await store.listFlows({})
+      expect(all.map((r) => r.id).slice(0, 3)).toEqual([c.id, b.id, a.id])
+      expect((await store.listFlows({ state: 'pollingA' })).map((r) => r.id)).toEqual([a.id])
+      expect((await store.listFlows({ reason: 'cancelled' })).map((r) => r.id)).toEqual([b.id])
+      expect((await store.listFlows({ userType: 0, userId: 132 })).map((r) => r.id)).toEqual([c.id])
+      expect((await store.listFlows({ limit: 1 })).length).toBe(1)
+      const latest = all[0]!.updatedAt
+      expect((await store.listFlows({ updatedBefore: latest })).map((r) => r.id)).not.toContain(c.id)
+    }))
   })
 }

@@ -7,6 +7,7 @@ import {
   HISTORY_LIMIT,
   type FlowCounts,
   type FlowHistoryEntry,
+  type FlowListFilter,
   type FlowRecord,
   type FlowStore,
   type FlowWrite,
@@ -583,6 +584,88 @@ export function createSqliteFlowStore(path: string, options: SqliteFlowStoreOpti
     },
     get schemaVersion() {
       return db.pragma('user_version', { simple: true }) as number
+    },
+  }
+}
+
+/** A read-only view of a SQLite flow store: for support tools while a service owns the file. */
+export interface SqliteFlowReader extends Pick<FlowStore, 'get' | 'history' | 'counts' | 'findByUser'> {
+  readonly kind: 'SQLite'
+  listFlows(filter?: FlowListFilter): Promise<FlowRecord[]>
+  close(): Promise<void>
+}
+
+/**
+ * Opens a flow store's SQLite file read-only — no file lease, no migration, nothing written — so
+ * that a support engineer can look at flows while the service runs (`10npay-id flows`).
+ * @throws when the file does not exist or has another schema version
+ * @example
+ * const reader = openSqliteFlowReader('identifications.db')
+ * const stuck = await reader.listFlows({ state: 'pollingA', updatedBefore: Date.now() - 600_000 })
+ */
+export function openSqliteFlowReader(path: string): SqliteFlowReader {
+  if (typeof path !== 'string' || path === '') throw new TypeError('openSqliteFlowReader: path must be a non-empty string')
+  let Database: new (path: string, o: { readonly: boolean; fileMustExist: boolean }) => SqliteDatabase
+  try {
+    Database = createRequire(import.meta.url)('better-sqlite3') as typeof Database
+  } catch (err) {
+    throw new Error('openSqliteFlowReader needs the better-sqlite3 package (version 12 on Node 20): npm install better-sqlite3@12', { cause: err })
+  }
+  const db = new Database(path, { readonly: true, fileMustExist: true })
+  const version = db.pragma('user_version', { simple: true }) as number
+  if (version !== SQLITE_SCHEMA_VERSION) {
+    db.close()
+    throw new Error(`openSqliteFlowReader: ${path} has schema version ${version}, this library reads version ${SQLITE_SCHEMA_VERSION} (open it once with the service to migrate it)`)
+  }
+  const byId = db.prepare('SELECT * FROM flows WHERE id = ?')
+  const latest = db.prepare('SELECT * FROM flows WHERE user_type = ? AND user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1')
+  const history = db.prepare('SELECT entry FROM history WHERE flow_id = ? ORDER BY n')
+  const counts = db.prepare('SELECT COALESCE(SUM(working = 1 AND ended = 0), 0) AS working, COALESCE(SUM(working = 0 AND ended = 0), 0) AS parked, COALESCE(SUM(ended = 1), 0) AS ended FROM flows')
+  const list = db.prepare(
+    `SELECT * FROM flows WHERE (@state IS NULL OR state = @state) AND (@reason IS NULL OR json_extract(view, '$.failure.reason') = @reason)
+       AND (@userType IS NULL OR user_type = @userType) AND (@userId IS NULL OR user_id = @userId) AND (@before IS NULL OR updated_at < @before)
+     ORDER BY updated_at DESC, rowid DESC LIMIT @limit`,
+  )
+  let closed = false
+  const open = () => {
+    if (closed) throw new Error('openSqliteFlowReader: closed')
+  }
+  return {
+    kind: 'SQLite',
+    async get(id) {
+      open()
+      const r = byId.get(id) as FlowRow | undefined
+      return r && toRecord(r)
+    },
+    async findByUser(userType, userId) {
+      open()
+      const r = latest.get(userType, userId) as FlowRow | undefined
+      return r && toRecord(r)
+    },
+    async history(id) {
+      open()
+      return (history.all(id) as { entry: string }[]).map((r) => JSON.parse(r.entry) as FlowHistoryEntry)
+    },
+    async counts() {
+      open()
+      const c = counts.get() as FlowCounts
+      return { working: c.working, parked: c.parked, ended: c.ended }
+    },
+    async listFlows(filter = {}) {
+      open()
+      const rows = list.all({
+        state: filter.state ?? null,
+        reason: filter.reason ?? null,
+        userType: filter.userType ?? null,
+        userId: filter.userId ?? null,
+        before: filter.updatedBefore ?? null,
+        limit: filter.limit ?? 50,
+      }) as FlowRow[]
+      return rows.map(toRecord)
+    },
+    async close() {
+      if (!closed) db.close()
+      closed = true
     },
   }
 }

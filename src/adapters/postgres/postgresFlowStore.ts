@@ -226,6 +226,14 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     ),
     unfinished: stmt('unfinished', `SELECT ${cols('f')} FROM ${s}.flows AS f WHERE f.user_type = $1 AND f.user_id = $2 AND NOT f.ended`),
     get: stmt('get', `SELECT ${cols('f')} FROM ${s}.flows AS f WHERE f.id = $1`),
+    list: stmt(
+      'list',
+      `SELECT ${cols('f')} FROM ${s}.flows AS f
+       WHERE ($1::text IS NULL OR f.state = $1) AND ($2::text IS NULL OR (f.view -> 'failure' ->> 'reason') = $2)
+         AND ($3::int IS NULL OR f.user_type = $3) AND ($4::bigint IS NULL OR f.user_id = $4)
+         AND ($5::float8 IS NULL OR f.updated_at < to_timestamp($5::float8 / 1000))
+       ORDER BY f.updated_at DESC, f.id LIMIT $6::int`,
+    ),
     findByUser: stmt('findByUser', `SELECT ${cols('f')} FROM ${s}.flows AS f WHERE f.user_type = $1 AND f.user_id = $2 ORDER BY f.created_at DESC, f.id DESC LIMIT 1`),
     write: stmt('write', writeSql(false)),
     writeFenced: stmt('writeFenced', writeSql(true)),
@@ -456,6 +464,13 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
 
     async orphans(limit, o) {
       return run<{ id: string; stretch: number }>('orphans', sql.orphans, [limit, o?.includeHeld === true])
+    },
+
+    async listFlows(filter = {}) {
+      const rows = await run<FlowRow>('list', sql.list, [
+        filter.state ?? null, filter.reason ?? null, filter.userType ?? null, filter.userId ?? null, filter.updatedBefore ?? null, filter.limit ?? 50,
+      ])
+      return rows.map(toRecord)
     },
 
     async history(id) {

@@ -167,6 +167,20 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
       for (const { meta: r } of flows.values()) c[r.ended ? 'ended' : r.working ? 'working' : 'parked']++
       return c
     },
+    async listFlows(filter = {}) {
+      return [...flows.values()]
+        .filter(({ meta: r }) => {
+          if (filter.state !== undefined && r.state !== filter.state) return false
+          if (filter.userType !== undefined && r.userType !== filter.userType) return false
+          if (filter.userId !== undefined && r.userId !== filter.userId) return false
+          if (filter.updatedBefore !== undefined && r.updatedAt >= filter.updatedBefore) return false
+          return true
+        })
+        .map(unpack)
+        .filter((r) => filter.reason === undefined || (r.view.state === 'failed' && r.view.failure.reason === filter.reason))
+        .sort((a, b) => b.updatedAt - a.updatedAt)
+        .slice(0, filter.limit ?? 50)
+    },
     ids: () => [...flows.keys()],
   }
 }

@@ -96,6 +96,19 @@ export type FlowHistoryEntry =
   | { kind: 'event'; at: number; event: HostEvent['type']; receivedBy: string; applied: boolean }
   | { kind: 'request'; at: number; operation: 'initiate' | 'status' | 'finalize'; httpStatus?: number; outcome: string; providerStatus?: string; durationMs: number }
 
+/** Which flows {@link FlowStore.listFlows} gives. Every field narrows; none: the latest flows. */
+export interface FlowListFilter {
+  state?: FlowState
+  /** The failure's reason (flows in `failed`). */
+  reason?: string
+  userType?: UserType
+  userId?: number
+  /** Only flows whose last change is older than this (epoch ms): the stuck ones. */
+  updatedBefore?: number
+  /** @default 50 */
+  limit?: number
+}
+
 /** The flows of a store, counted. */
 export interface FlowCounts {
   /** Flows with work for a replica. */
@@ -147,6 +160,8 @@ export interface FlowStore {
   history(id: string): Promise<FlowHistoryEntry[]>
   /** Counts of working, parked and ended flows. */
   counts(): Promise<FlowCounts>
+  /** Flows that match a filter, most recently changed first (for support tools: `10npay-id flows list`). */
+  listFlows?(filter?: FlowListFilter): Promise<FlowRecord[]>
   /**
    * The store serves one process (memory, SQLite): its leases can be taken over when the service
    * starts, and no coordinator is needed.
