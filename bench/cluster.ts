@@ -16,7 +16,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -87,7 +87,10 @@ function startReplica(name: string, env: Record<string, string>): Promise<Replic
   const child = fork(FIXTURE, [], {
     // BENCH_CLUSTER_CPU_PROF=dir: a V8 CPU profile of every replica that exits normally (for looking into a run).
     execArgv: ['--import', 'tsx', ...(process.env['BENCH_CLUSTER_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CLUSTER_CPU_PROF']}`] : [])],
-    env: { ...process.env, ...env, REPLICA_ID: name, INTERVAL_MS: String(INTERVAL_MS) },
+    env: {
+      ...process.env, ...env, REPLICA_ID: name, INTERVAL_MS: String(INTERVAL_MS),
+      ...(process.env['BENCH_CLUSTER_DUMP'] && { BENCH_TRACE: join(process.env['BENCH_CLUSTER_DUMP'], `trace-${env['BENCH_MODE']}-${name}.jsonl`) }),
+    },
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   })
   children.add(child)
@@ -145,6 +148,73 @@ function stopReplica(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
     })
     child.kill(signal)
   })
+}
+
+// ——— CPU outside the replicas (what else the benchmark makes the machine do) ———
+
+/** Busy and total jiffies of all CPUs (/proc/stat), for the machine's load during the workload. */
+function machineTicks(): { busy: number; total: number } | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const total = f.reduce((a, b) => a + b, 0)
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total }
+  } catch {
+    return undefined
+  }
+}
+
+/** user + system CPU seconds of a process, from /proc (0 when it is gone). */
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100 // utime, stime in clock ticks (CLK_TCK 100 on Linux)
+  } catch {
+    return 0
+  }
+}
+
+/** The CPU the PostgreSQL backends of this run's database and the Redis server used, sampled now and then. */
+function serverCpuTracker(db: TestDatabase | undefined) {
+  const backends = new Map<number, { first: number; last: number }>()
+  let redis0: number | undefined
+  let redis1: number | undefined
+  const pgPool = db?.pool(1)
+  const redisCpu = async () => {
+    const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+    await r.connect()
+    try {
+      const info = await r.info('cpu')
+      const v = (k: string) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+      return v('used_cpu_sys') + v('used_cpu_user')
+    } finally {
+      r.disconnect()
+    }
+  }
+  return {
+    async sample() {
+      if (!pgPool) return
+      const { rows } = await pgPool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+      for (const { pid } of rows) {
+        const cpu = procCpuSeconds(pid)
+        const b = backends.get(pid)
+        if (b) b.last = Math.max(b.last, cpu)
+        else backends.set(pid, { first: cpu, last: cpu })
+      }
+      const r = await redisCpu().catch(() => undefined)
+      if (r !== undefined) {
+        redis0 ??= r
+        redis1 = r
+      }
+    },
+    /** CPU seconds since the first sample (backends that appeared later count from the moment they were first seen). */
+    result() {
+      if (!pgPool) return undefined
+      let pg = 0
+      for (const b of backends.values()) pg += b.last - b.first
+      return { postgresBackends: round(pg), postgresBackendCount: backends.size, redisServer: redis0 !== undefined && redis1 !== undefined ? round(redis1 - redis0) : null }
+    },
+  }
 }
 
 // ——— the driver's HTTP ———
@@ -249,6 +319,10 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
           }),
       ),
     )
+    const servers = serverCpuTracker(db)
+    await servers.sample()
+    const machine0 = machineTicks()
+    const self0 = process.cpuUsage()
     const workStart = nowMs()
     const eld = monitorEventLoopDelay({ resolution: 10 })
     eld.enable()
@@ -258,6 +332,7 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     const latest = new Map<string, ReplicaStats>()
     const stage = async (name: string, from: number) => {
       for (const r of replicas) if (r.child.exitCode === null && r.child.signalCode === null) latest.set(r.name, await r.stats())
+      await servers.sample()
       stages.push({ name, from, to: nowMs(), cpuMicros: Object.fromEntries([...latest].map(([k, v]) => [k, v.cpuMicros])) })
       return nowMs()
     }
@@ -328,6 +403,8 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     const workEnd = nowMs()
     await stage(mode === 'cluster' ? 'phase B polling after the kill, finalize' : 'phase B polling, finalize', stageFrom)
     eld.disable()
+    const selfCpu = process.cpuUsage(self0)
+    const machine1 = machineTicks()
     const live = replicas.filter((r) => r !== victim)
     const stats = [...latest.values()]
     // The views, from the replicas (the authority), after the CPU figures were taken.
@@ -342,6 +419,11 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     const run = summarize(mode, provider, flows, stats, {
       finalized, workMs: workEnd - workStart, stderr, errors, killAt, victim: victim?.name, victimFlows, stages,
       driverEventLoopDelayP99Ms: round(eld.percentile(99) / 1e6),
+      otherCpu: {
+        providerAndDriverSeconds: round((selfCpu.user + selfCpu.system) / 1e6),
+        ...servers.result(),
+        ...(machine0 && machine1 && { machineBusyCores: round(((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * cpus().length), machineCores: cpus().length }),
+      },
     })
     // For looking into a run: BENCH_CLUSTER_DUMP=dir writes what the provider saw, the flows and the kill.
     const dump = process.env['BENCH_CLUSTER_DUMP']
@@ -393,6 +475,7 @@ function summarize(
     victimFlows: number[] | undefined
     stages: Stage[]
     driverEventLoopDelayP99Ms: number
+    otherCpu: ClusterRun['otherCpu']
   },
 ): ClusterRun {
   const byUser = new Map<number, ProviderRequest[]>()
@@ -403,7 +486,23 @@ function summarize(
   }
   const statusPolls = provider.log.filter((r) => r.endpoint === 'status').length
   let duplicateInitiates = 0
-  for (const f of flows) duplicateInitiates += Math.max(0, (byUser.get(f.userId) ?? []).filter((r) => r.endpoint === 'initiate').length - 1)
+  /** Duplicate initiates of flows whose initiates all came from one replica. */
+  let duplicateInitiatesOneReplica = 0
+  for (const f of flows) {
+    const inits = (byUser.get(f.userId) ?? []).filter((r) => r.endpoint === 'initiate')
+    duplicateInitiates += Math.max(0, inits.length - 1)
+    if (inits.length > 1 && new Set(inits.map((r) => r.replica)).size === 1) duplicateInitiatesOneReplica += inits.length - 1
+  }
+  /** Overlapping status requests, by whether the one in flight came from the same replica. */
+  const overlapsBy = { sameReplica: 0, otherReplica: 0 }
+  for (const l of byUser.values()) {
+    const polls = l.filter((r) => r.endpoint === 'status')
+    for (let i = 1; i < polls.length; i++) {
+      const r = polls[i]!
+      const q = polls.slice(0, i).find((x) => x.at <= r.at && !(x.doneAt <= r.at))
+      if (q) overlapsBy[q.replica === r.replica ? 'sameReplica' : 'otherReplica']++
+    }
+  }
 
   // Recovery: for each flow the killed replica drove, the kill → that flow's first status request from another replica.
   let recovery: ClusterRun['recovery'] = null
@@ -431,6 +530,8 @@ function summarize(
 
   // Poll lag: consecutive status requests of one flow in one polling phase, the next one outside the recovery window.
   const lags: number[] = []
+  /** The same pairs, with the arrival of their second request (for the lag by stage). */
+  const lagsAt: [number, number][] = []
   let excluded = 0
   for (const f of flows) {
     const polls = (byUser.get(f.userId) ?? []).filter((r) => r.endpoint === 'status')
@@ -444,6 +545,7 @@ function summarize(
         continue
       }
       lags.push(next.at - (prev.sentAt + INTERVAL_MS))
+      lagsAt.push([next.at, next.at - (prev.sentAt + INTERVAL_MS)])
     }
   }
 
@@ -463,6 +565,8 @@ function summarize(
     workSeconds: round(o.workMs / 1000, 1),
     overlappingPolls: provider.overlaps,
     duplicateInitiates,
+    overlapsBy,
+    duplicateInitiatesOneReplica,
     initiates: provider.log.filter((r) => r.endpoint === 'initiate').length,
     finalizes: provider.log.filter((r) => r.endpoint === 'finalize').length,
     statusPolls,
@@ -495,10 +599,20 @@ function summarize(
       const prev = i > 0 ? o.stages[i - 1]!.cpuMicros : {}
       const cpu = Object.entries(st.cpuMicros).reduce((sum, [k, v]) => sum + v - (prev[k] ?? 0), 0)
       const polls = provider.log.filter((r) => r.endpoint === 'status' && r.at >= st.from && r.at < st.to).length
-      return { name: st.name, seconds: round((st.to - st.from) / 1000, 1), cpuSeconds: round(cpu / 1e6), statusPolls: polls, ...(polls > 0 && { cpuMicrosPerStatusPoll: round(cpu / polls, 1) }) }
+      const stageLags = lagsAt.filter(([at]) => at >= st.from && at < st.to).map(([, lag]) => lag)
+      return {
+        name: st.name,
+        seconds: round((st.to - st.from) / 1000, 1),
+        cpuSeconds: round(cpu / 1e6),
+        statusPolls: polls,
+        ...(polls > 0 && { cpuMicrosPerStatusPoll: round(cpu / polls, 1) }),
+        ...(stageLags.length > 0 && { pollLagP99Ms: round(quantile(stageLags, 0.99), 1) }),
+      }
     }),
     eventLoopDelayP99Ms: Object.fromEntries(stats.map((s) => [s.replica, s.eventLoopDelayP99Ms])),
+    eventLoopDelayMaxMs: Object.fromEntries(stats.map((s) => [s.replica, s.eventLoopDelayMaxMs])),
     providerEventLoopDelayP99Ms: o.driverEventLoopDelayP99Ms,
+    otherCpu: o.otherCpu,
     onFinalizedCalls: stats.reduce((s, x) => s + x.finalizedCalls, 0),
     driverErrors: Object.fromEntries(Object.entries(o.errors).map(([k, v]) => [k, { count: v.length, first: v.slice(0, 3) }])),
     replicaErrorLines: { count: errorLines.length, first: errorLines.slice(0, 5) },

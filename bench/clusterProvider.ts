@@ -20,6 +20,8 @@ export interface ProviderRequest {
   at: number
   /** When the answer was written to the socket (`finish` of the response), after the latency. */
   sentAt: number
+  /** When the provider was done with it (the end of "in flight" for the overlap count). */
+  doneAt: number
   /** The answer's HTTP status. */
   status: number
   /** `videoIdentificationStatus` of a status answer. */
@@ -63,7 +65,7 @@ export async function startBenchProvider(options: { latencyMs: number; timing: S
           if (typeof u === 'number') userId = u
         }
         if (userId !== undefined) {
-          entry = { userId, endpoint, replica: req.headers.get('x-replica') ?? '?', at, sentAt: Number.NaN, status: 0, ...(body !== undefined && { body }) }
+          entry = { userId, endpoint, replica: req.headers.get('x-replica') ?? '?', at, sentAt: Number.NaN, doneAt: Number.NaN, status: 0, ...(body !== undefined && { body }) }
           p.log.push(entry)
         }
       }
@@ -90,6 +92,7 @@ export async function startBenchProvider(options: { latencyMs: number; timing: S
         return res
       } finally {
         // The request stops being "in flight" when its answer goes out (the client sees it at once on loopback).
+        if (entry) entry.doneAt = nowMs()
         if (tracked) inflight.set(entry!.userId, inflight.get(entry!.userId)! - 1)
       }
     },

@@ -77,6 +77,39 @@ if (mode === 'cluster') {
   inner = createSqliteFlowStore(env['SQLITE_PATH']!)
 }
 
+/**
+ * BENCH_TRACE=file: every lease and write call of the store with its outcome, one JSON line each
+ * ([time, method, flow id or count, outcome]), for looking into a run.
+ */
+const traceFile = env['BENCH_TRACE']
+let trace: string[] = []
+if (traceFile) {
+  const { appendFileSync } = await import('node:fs')
+  setInterval(() => {
+    if (trace.length === 0) return
+    appendFileSync(traceFile, trace.join(''))
+    trace = []
+  }, 500).unref()
+}
+const traced = (key: string, args: unknown[], out: unknown) => {
+  if (!traceFile || !['acquireLease', 'releaseLease', 'write', 'renewLeases', 'create'].includes(key)) return
+  const t0 = Date.now()
+  void Promise.resolve(out).then(
+    (r) => {
+      const x = r as (FlowRecord & { created?: boolean; record?: FlowRecord }) | { id: string }[] | null | undefined
+      let outcome: unknown
+      if (key === 'renewLeases') {
+        const asked = (args[1] as { id: string }[]).map((l) => l.id)
+        const got = new Set((x as { id: string }[]).map((l) => l.id))
+        outcome = { asked: asked.length, missing: asked.filter((id) => !got.has(id)) }
+      } else if (key === 'create') outcome = (x as { record: FlowRecord }).record.id
+      else outcome = x ? { v: (x as FlowRecord).version, s: (x as FlowRecord).state, e: (x as FlowRecord).lease?.epoch ?? null } : null
+      trace.push(`${JSON.stringify([t0, Date.now() - t0, key, key === 'renewLeases' ? null : args[0], key === 'releaseLease' ? args[2] : undefined, outcome])}\n`)
+    },
+    (err: unknown) => trace.push(`${JSON.stringify([t0, Date.now() - t0, key, args[0], null, `error: ${String(err)}`])}\n`),
+  )
+}
+
 const store = new Proxy(inner, {
   get(target, key, receiver) {
     const v = Reflect.get(target, key, receiver) as unknown
@@ -85,6 +118,7 @@ const store = new Proxy(inner, {
     return (...args: unknown[]) => {
       ops[key] = (ops[key] ?? 0) + 1
       const out = fn.apply(target, args)
+      traced(key, args, out)
       if (key === 'renewLeases') renewedLeases += (args[1] as unknown[]).length
       if (key === 'create') return (out as Promise<{ created: boolean; record: FlowRecord }>).then((r) => (r.created && track(r.record), r))
       if (key === 'write' || key === 'acquireLease') return (out as Promise<FlowRecord | null>).then((r) => (key === 'write' && track(r), r))
