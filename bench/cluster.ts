@@ -293,6 +293,16 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
   let dir: string | undefined
   const replicas: Replica[] = []
   const errors: Record<string, string[]> = {}
+  let cleaned: Promise<void> | undefined
+  const cleanUp = () =>
+    (cleaned ??= (async () => {
+      await Promise.all(replicas.map((r) => stopReplica(r.child)))
+      await provider.close()
+      if (prefix) await deleteRedisPrefix(prefix).catch((e: unknown) => log(`    could not delete the Redis keys ${prefix}:*: ${String(e)}`))
+      if (db) await db.drop().catch((e: unknown) => log(`    could not drop the database ${db!.name}: ${String(e)}`))
+      if (dir) rmSync(dir, { recursive: true, force: true })
+    })())
+  cleanups.add(cleanUp)
   try {
     let env: Record<string, string>
     if (mode === 'cluster') {
@@ -430,13 +440,13 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     if (dump) writeFileSync(join(dump, `${mode}.json`), JSON.stringify({ flows, killAt, victim: victim?.name, victimFlows, log: provider.log, stderr }))
     return { run, provider, flows, ...(killAt !== undefined && { killAt, victim: victim!.name, victimFlows: victimFlows! }) }
   } finally {
-    await Promise.all(replicas.map((r) => stopReplica(r.child)))
-    await provider.close()
-    if (prefix) await deleteRedisPrefix(prefix).catch((e: unknown) => log(`    could not delete the Redis keys ${prefix}*: ${String(e)}`))
-    if (db) await db.drop().catch((e: unknown) => log(`    could not drop the database ${db!.name}: ${String(e)}`))
-    if (dir) rmSync(dir, { recursive: true, force: true })
+    await cleanUp()
+    cleanups.delete(cleanUp)
   }
 }
+
+/** What a run in progress must remove, also when the run is interrupted (SIGINT, the watchdog). */
+const cleanups = new Set<() => Promise<void>>()
 
 /** Deletes every key of this run's prefix (and nothing else). */
 async function deleteRedisPrefix(prefix: string): Promise<number> {
@@ -625,8 +635,9 @@ let cleaningUp = false
 async function emergency(why: string) {
   if (cleaningUp) return
   cleaningUp = true
-  console.error(`bench:cluster: ${why}; stopping the replicas`)
+  console.error(`bench:cluster: ${why}; stopping the replicas, removing the database and the Redis keys of the run`)
   await Promise.all([...children].map((c) => stopReplica(c, 'SIGKILL')))
+  await Promise.race([Promise.all([...cleanups].map((f) => f())), sleep(30_000)])
   process.exit(1)
 }
 const watchdog = setTimeout(() => void emergency(`still running after ${WATCHDOG_MS / 60_000} minutes`), WATCHDOG_MS)
