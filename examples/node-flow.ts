@@ -15,7 +15,8 @@ const api = createHttpApi({
 })
 const outcome = await runIdentification({
   api, userId: 42, userType: 0,
-  store: createFileSnapshotStore('.identification-state'), // resumes after a crash
+  store: createFileSnapshotStore('.identification-state'), // resumes after a crash…
+  key: `${sim.url} user 42`, // …of a flow this simulator knows: every run (a new port) starts its own
   onAction: async ({ type, url }) => {
     console.log(`${type}: ${url}`) // a person would open this; here the simulated user clicks Complete
     const res = await fetch(`${url}/complete`, { method: 'POST', redirect: 'manual' })

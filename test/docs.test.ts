@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { docBlocks } from '../scripts/docBlocks.js'
 import { chartToMarkdown, chartToMermaid } from '../src/machine/chart.js'
 import { identificationMachine } from '../src/machine/identificationMachine.js'
 
@@ -11,6 +12,13 @@ describe('generated docs', () => {
   it('the README shows the current chart', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
     expect(readme).toContain(chartToMermaid(identificationMachine).trimEnd())
+  })
+
+  it('every doc block marked <!-- file: … --> is that file (docs/testing.md, docs/backend.md, README)', () => {
+    const docs = ['README.md', ...readdirSync(new URL('../docs', import.meta.url)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)]
+    const copies = docs.flatMap((doc) => docBlocks(doc, readFileSync(new URL(`../${doc}`, import.meta.url), 'utf8'))).filter((b) => b.kind === 'file')
+    expect(copies.map((b) => b.file)).toEqual(expect.arrayContaining(['examples/integrator/Identification.test.tsx', 'examples/integrator/app.test.ts', 'examples/integrator/flow.test.ts']))
+    for (const b of copies) expect(b.code, `${b.doc}:${b.line} is ${b.file}`).toBe(readFileSync(new URL(`../${b.file}`, import.meta.url), 'utf8'))
   })
 
   it('docs/machine.md lists every state, invoke and guard', () => {
