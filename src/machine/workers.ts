@@ -112,18 +112,19 @@ function runStep(
     return () => {}
   }
   const deadlineAt = input.deadlineAt
-  const controller = new AbortController()
-  /** A request is on its way (aborting costs a DOMException: only when there is one to abort). */
-  let inFlight = false
+  /** The request on its way, if any: made per attempt, so that a flow waiting between polls keeps none. */
+  let controller: AbortController | undefined
   let stopped = false
-  /** The timer of the next attempt, and how to clear it. */
-  let wake: { id: unknown; clear: (id: unknown) => void } | undefined
+  /** The timer of the next attempt: on the clock, or (`wakeNow`) the event loop's next turn. */
+  let wake: unknown
+  let wakeNow = false
   let wakeResolve: (() => void) | undefined
   const stop = () => {
     stopped = true
     clock.clearTimeout(deadlineTimer)
-    if (wake) wake.clear(wake.id)
-    if (inFlight) controller.abort()
+    if (wakeNow) cancelTurn(wake)
+    else clock.clearTimeout(wake)
+    controller?.abort()
     wakeResolve?.()
   }
   const finish = (e: WorkerEvent) => {
@@ -143,7 +144,8 @@ function runStep(
     new Promise<void>((resolve) => {
       wakeResolve = resolve
       const ms = at - clock.now()
-      wake = ms > 0 ? { id: clock.setTimeout(resolve, ms), clear: (id) => clock.clearTimeout(id) } : nextTurn(resolve)
+      wakeNow = ms <= 0
+      wake = wakeNow ? nextTurn(resolve) : clock.setTimeout(resolve, ms)
     })
 
   // The deadline is `timeoutMs` after the last status change (or the step's start): the
@@ -168,12 +170,12 @@ function runStep(
       try {
         deps.beforeRequest?.(input)
         end = deps.onRequest?.(input, operation)
-        inFlight = true
+        controller = new AbortController()
         outcome = await attempt(controller.signal, note)
-        inFlight = false
+        controller = undefined
         end?.({ durationMs: clock.now() - t0, ...(note.providerStatus !== undefined && { providerStatus: note.providerStatus }) })
       } catch (err) {
-        inFlight = false
+        controller = undefined
         if (stopped) return end?.({ durationMs: clock.now() - t0, error: { kind: 'network', message: 'stopped' } })
         const { info, retryable, retryAfterMs } = toErrorInfo(err)
         end?.({ durationMs: clock.now() - t0, error: info })
@@ -197,10 +199,14 @@ type Deps = Required<Pick<WorkerDeps, 'api' | 'clock' | 'random'>> & Pick<Worker
  * Runs `fn` on the next turn of the event loop, after the timers that are due: `setImmediate`
  * where there is one (Node), else `setTimeout(fn, 0)`.
  */
-function nextTurn(fn: () => void): { id: unknown; clear: (id: unknown) => void } {
-  const g = globalThis as { setImmediate?: (fn: () => void) => unknown; clearImmediate?: (id: unknown) => void }
-  if (g.setImmediate && g.clearImmediate) return { id: g.setImmediate(fn), clear: g.clearImmediate }
-  return { id: setTimeout(fn, 0), clear: (id) => clearTimeout(id as ReturnType<typeof setTimeout>) }
+const immediate = globalThis as { setImmediate?: (fn: () => void) => unknown; clearImmediate?: (id: unknown) => void }
+function nextTurn(fn: () => void): unknown {
+  return immediate.setImmediate && immediate.clearImmediate ? immediate.setImmediate(fn) : setTimeout(fn, 0)
+}
+/** Cancels {@link nextTurn}. */
+function cancelTurn(id: unknown): void {
+  if (immediate.setImmediate && immediate.clearImmediate) immediate.clearImmediate(id)
+  else clearTimeout(id as ReturnType<typeof setTimeout>)
 }
 
 /**
