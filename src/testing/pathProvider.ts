@@ -11,37 +11,46 @@ type Step = 'identification' | 'signing'
 /** What the simulated user does on a provider page: press Complete, Fail, or nothing at all. */
 export type Click = 'success' | 'fail' | 'none'
 
-/**
- * What the provider and the user must do for a path to happen: the simulator's step behaviours,
- * how each redirect comes back (`answers`), what the user really did on the provider's page
- * (`clicks`: a Fail redirect the provider contradicts, or one it never hears of), how the flow
- * enters, and the behaviour once a `CANCEL` meets finalize.
- */
-export interface PathPlan {
+/** What the provider and the user do during one stretch of a path (a new one begins at a restart, and where a cancel meets finalize). */
+export interface PathSegment {
+  /** The index of the path step at which this segment begins. */
+  start: number
+  /** The simulator's step behaviours from then on. */
   behaviour: Behaviour
+  /** How each redirect comes back. */
   answers: { identification?: 'success' | 'fail'; signing?: 'success' | 'fail' }
+  /** What the user really did on the provider's page (a Fail redirect the provider contradicts, or one it never hears of). */
   clicks: { identification?: Click; signing?: Click }
+}
+
+/**
+ * What the provider and the user must do for a path to happen: per segment of the path, the
+ * simulator's step behaviours, how each redirect comes back (`answers`) and what the user really
+ * did on the provider's page (`clicks`); and how the flow enters. `behaviour`, `answers` and
+ * `clicks` are the first segment's.
+ */
+export interface PathPlan extends Omit<PathSegment, 'start'> {
+  segments: PathSegment[]
   entry: 'start' | 'restart' | { resumeAfter: Step } | { redirectFail: Step }
-  /** `runIdentification` can take this path (it sends no `CANCEL`, `RETRY`, `LOST`). */
+  /** `runIdentification` can take this path (it sends no `CANCEL`, `RETRY`, `LOST`, no restart midway). */
   runnerCan: boolean
-  afterCancel?: Behaviour
 }
 
 /** Works out the {@link PathPlan} of a path. */
 export function planPath(path: ModelPath): PathPlan {
-  const behaviour: Behaviour = {}
-  const answers: PathPlan['answers'] = {}
-  const clicks: PathPlan['clicks'] = {}
+  const segments: PathSegment[] = [{ start: 0, behaviour: {}, answers: {}, clicks: {} }]
+  let seg = segments[0]!
   let entry: PathPlan['entry'] = 'start'
   let runnerCan = true
   let prev = 'idle'
   /** The step whose Fail redirect the provider is being asked about, while confirming. */
   let confirming: Step | undefined
-  let afterCancel: Behaviour | undefined
+  /** A CANCEL met finalize: what the last finalize does decides the segment's finalize behaviour. */
+  let cancelling = false
   const set = (key: keyof Behaviour | undefined, value: string) => {
-    if (key) (behaviour as Record<string, string>)[key] = value
+    if (key) (seg.behaviour as Record<string, string>)[key] = value
   }
-  for (const step of path.steps) {
+  for (const [i, step] of path.steps.entries()) {
     const e = step.event
     const stepKey = prev === 'initiating' ? 'initiate' : prev === 'pollingA' ? 'phaseA' : prev === 'pollingB' ? 'phaseB' : prev === 'phaseB' ? 'finalize' : undefined
     switch (e.type) {
@@ -49,15 +58,26 @@ export function planPath(path: ModelPath): PathPlan {
         break
       case 'RESTART':
         if (prev === 'idle') entry = 'restart'
-        runnerCan &&= prev === 'idle'
+        else {
+          // A new provider session: the user goes through the steps again, maybe otherwise.
+          runnerCan = false
+          seg = { start: i, behaviour: {}, answers: {}, clicks: {} }
+          segments.push(seg)
+        }
         break
       case 'CANCEL':
-        // Finalize must still be running for a CANCEL to meet it: it answers 503 until then.
-        if (prev === 'phaseB') behaviour.finalize ??= 'unavailable'
         runnerCan = false
+        if (prev === 'phaseB') {
+          // Finalize must still be running for a CANCEL to meet it: it answers 503 until then;
+          // from the cancel on, the last finalize answers as the path says.
+          seg.behaviour.finalize ??= 'unavailable'
+          seg = { start: i, behaviour: { ...seg.behaviour, finalize: 'unavailable' }, answers: { ...seg.answers }, clicks: { ...seg.clicks } }
+          segments.push(seg)
+          cancelling = true
+        }
         break
       case 'finalize.ok':
-        if (prev === 'phaseB' && behaviour.finalize === 'unavailable') afterCancel = { ...behaviour, finalize: 'ok' }
+        if (cancelling) seg.behaviour.finalize = 'ok'
         break
       case 'RETRY':
       case 'LOST':
@@ -66,7 +86,7 @@ export function planPath(path: ModelPath): PathPlan {
       case 'REDIRECT': {
         if (prev === 'pollingA' || prev === 'pollingB') {
           // Success after a Fail redirect, while the provider is asked: the user did complete the step.
-          if (confirming !== undefined && e.outcome === 'success') clicks[confirming] = 'success'
+          if (confirming !== undefined && e.outcome === 'success') seg.clicks[confirming] = 'success'
           runnerCan = false
           confirming = undefined
           break
@@ -77,28 +97,29 @@ export function planPath(path: ModelPath): PathPlan {
             entry = { redirectFail: s }
             runnerCan = false
           } else entry = { resumeAfter: s }
-        } else answers[s] = e.outcome
+        } else seg.answers[s] = e.outcome
         // A Fail redirect: the provider decides (see poll.status and attempt.* below); until
         // then the simulated user did nothing the provider would report.
         if (e.outcome === 'fail') {
           confirming = s
-          clicks[s] = 'none'
+          seg.clicks[s] = 'none'
         } else confirming = undefined
         break
       }
       case 'attempt.failed':
-        set(stepKey, e.error.kind === 'unauthorized' ? 'unauthorized' : 'rejected')
+        // In a cancel's last finalize any failure ends the flow cancelled: 503 (already set) will do.
+        if (!cancelling) set(stepKey, e.error.kind === 'unauthorized' ? 'unauthorized' : 'rejected')
         // Confirming a Fail redirect: the user did press Fail, so the provider's session is in
         // that step's failed stage, whose requests answer with this step's fault.
-        if (confirming !== undefined) clicks[confirming] = 'fail'
+        if (confirming !== undefined) seg.clicks[confirming] = 'fail'
         break
       case 'attempt.timeout':
         // Confirming a Fail redirect: the provider stays undecided (no click) until failConfirmMs.
-        if (confirming === undefined) set(stepKey, stepKey === 'phaseA' || stepKey === 'phaseB' ? 'timeout' : 'unavailable')
+        if (confirming === undefined && !cancelling) set(stepKey, stepKey === 'phaseA' || stepKey === 'phaseB' ? 'timeout' : 'unavailable')
         break
       case 'initiate.ok': {
         const r = e.response
-        behaviour.initiate = r.videoIdentificationStatus === 'ERROR' ? 'vendor-error' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
+        seg.behaviour.initiate = r.videoIdentificationStatus === 'ERROR' ? 'vendor-error' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
         break
       }
       case 'poll.status': {
@@ -106,18 +127,20 @@ export function planPath(path: ModelPath): PathPlan {
         const s = r.videoIdentificationStatus
         if (confirming !== undefined) {
           // The provider contradicts the Fail redirect (the user did complete the step) or confirms it (ERROR).
-          clicks[confirming] = s === 'ERROR' ? 'fail' : 'success'
-          if (s !== 'ERROR' && prev === 'pollingA') behaviour.phaseA = s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
+          seg.clicks[confirming] = s === 'ERROR' ? 'fail' : 'success'
+          if (s !== 'ERROR' && prev === 'pollingA') seg.behaviour.phaseA = s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
         } else if (prev === 'pollingA') {
-          behaviour.phaseA = s === 'ERROR' ? 'vendor-error' : s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
-        } else behaviour.phaseB = s === 'ERROR' ? 'vendor-error' : 'ok'
+          seg.behaviour.phaseA = s === 'ERROR' ? 'vendor-error' : s === 'DOCUMENT_SIGN_SUCCESS' ? 'signed' : r.videoIdentificationUrl?.startsWith('javascript') ? 'unsafe-url' : 'ok'
+        } else seg.behaviour.phaseB = s === 'ERROR' ? 'vendor-error' : 'ok'
         break
       }
     }
     prev = step.state.replace(/[(:].*$/, '')
     if (prev !== 'pollingA' && prev !== 'pollingB') confirming = undefined
+    if (prev !== 'phaseB') cancelling = false
   }
-  return { behaviour, answers, clicks, entry, runnerCan, ...(afterCancel && { afterCancel }) }
+  const first = segments[0]!
+  return { behaviour: first.behaviour, answers: first.answers, clicks: first.clicks, segments, entry, runnerCan }
 }
 
 /** The provider for one path: a simulator that behaves as the path needs, an API bound to it, a simulated clock. */
@@ -135,10 +158,11 @@ export interface PathProvider {
   /** Polling settings short enough for the path's timeouts: pass them to your app. */
   polling: Required<Pick<PollingOptions, 'phaseTimeoutMs' | 'finalizeTimeoutMs'>>
   /**
-   * Call before your app handles a host event: what the user did at the provider before coming
-   * back (Complete, Fail, nothing), or a flow started elsewhere. {@link runPath} calls it.
+   * Call before your app handles a host event (the path's step `stepIndex`): what the user did
+   * at the provider before coming back (Complete, Fail, nothing), a flow started elsewhere, the
+   * provider's behaviour from a restart or a cancel on. {@link runPath} calls it.
    */
-  before(event: HostEvent, state: string): Promise<void>
+  before(event: HostEvent, state: string, stepIndex?: number): Promise<void>
   /**
    * `runIdentification`'s `onAction` for this path: the user acts on the provider's page and
    * the redirect comes back as the path says.
@@ -181,6 +205,7 @@ export function createPathProvider(path: ModelPath, options: PathProviderOptions
     }
     act(step, click)
   }
+  let segment = plan.segments[0]!
   return {
     userId,
     userType,
@@ -189,19 +214,23 @@ export function createPathProvider(path: ModelPath, options: PathProviderOptions
     api,
     clock,
     polling: { phaseTimeoutMs: 20_000, finalizeTimeoutMs: 30_000 },
-    async before(event, state) {
+    async before(event, state, stepIndex) {
+      const next = stepIndex === undefined ? undefined : plan.segments.find((s) => s.start === stepIndex && s !== segment)
+      if (next) {
+        segment = next
+        simulator.setBehaviour(userId, next.behaviour)
+      }
       const before = state.replace(/[(:].*$/, '')
-      if (event.type === 'CANCEL' && before === 'phaseB' && plan.afterCancel) simulator.setBehaviour(userId, plan.afterCancel)
       if (event.type !== 'REDIRECT' || (before !== 'idle' && before !== 'identifying' && before !== 'signing')) return
       const s: Step = before === 'idle' ? (event.step ?? 'identification') : before === 'identifying' ? 'identification' : 'signing'
-      const click = plan.clicks[s] ?? event.outcome
+      const click = segment.clicks[s] ?? event.outcome
       if (before === 'idle') await seed(s, click)
       else act(s, click)
     },
     async onAction(a) {
       const step: Step = a.type === 'open-identification' ? 'identification' : 'signing'
-      const outcome = plan.answers[step] ?? 'success'
-      act(step, plan.clicks[step] ?? outcome)
+      const outcome = segment.answers[step] ?? 'success'
+      act(step, segment.clicks[step] ?? outcome)
       return outcome
     },
   }
@@ -220,7 +249,7 @@ export interface PathDriver {
    * `snapshot`), a view `{ state, failure }` (a backend's `FlowView`, the hook's result), or the
    * state's name as your UI shows it.
    */
-  state(): unknown
+  state(): unknown | Promise<unknown>
   /**
    * Every change of the flow, as `state()` reports it (`flow.subscribe`, `service.subscribe`):
    * with it no state is missed that the app passes through within one clock step (`phaseB`
@@ -261,6 +290,7 @@ export async function runPath(path: ModelPath, provider: PathProvider, driver: P
   const turn = async () => {
     for (let i = 0; i < 8; i++) await new Promise((r) => setImmediate(r))
   }
+  const top = (x: string) => x.replace(/[(:].*$/, '')
   // Every state the app passed through, in order (from subscribe; else what state() says when asked).
   const trail: string[] = [modelStateOf(await driver.state())]
   const see = (x: unknown) => {
@@ -269,27 +299,44 @@ export async function runPath(path: ModelPath, provider: PathProvider, driver: P
   }
   const unsubscribe = driver.subscribe?.(see)
   let cursor = 0
+  let expectedBefore = 'idle'
   try {
     for (const [i, step] of path.steps.entries()) {
       if (step.host) {
-        await provider.before(step.event as HostEvent, trail[cursor] ?? 'idle')
-        await driver.send(step.event as HostEvent)
+        await provider.before(step.event as HostEvent, expectedBefore, i)
+        // A send that only finishes once time passes (a backend's start waits for initiate) is
+        // not awaited alone: the clock moves meanwhile.
+        let done = false
+        let failed: unknown
+        Promise.resolve(driver.send(step.event as HostEvent)).then(
+          () => (done = true),
+          (err: unknown) => ((failed = err), (done = true)),
+        )
+        for (let t = 0; !done && t < maxWaitMs; t += 100) {
+          await turn()
+          if (!done) provider.clock.increment(100)
+        }
+        if (failed !== undefined) throw failed
       }
-      // Every step of a path changes the model state: look for it after the last one found.
-      const found = () => {
-        see(driver.state())
-        return trail.findIndex((s, k) => k > cursor && sameState(step.state, s))
+      // A step that changes only a sub-state the app does not show (`pollingA(confirming)` →
+      // `pollingA`, `phaseB` → `phaseB(cancelling)`) is where the app already is.
+      const invisible = top(step.state) === top(expectedBefore) && !/[(]/.test(trail[cursor]!) && sameState(step.state, trail[cursor]!)
+      // Every other step of a path changes the model state: look for it after the last one found.
+      const found = async () => {
+        see(await driver.state())
+        return invisible ? cursor : trail.findIndex((s, k) => k > cursor && sameState(step.state, s))
       }
-      let at = found()
+      let at = await found()
       for (let t = 0; t < maxWaitMs && at < 0; t += 100) {
         await turn()
         provider.clock.increment(100)
-        at = found()
+        at = await found()
       }
       if (at < 0) {
         throw new Error(`step ${i + 1} of "${path.name}": after ${step.event.type} the app went ${trail.slice(cursor).join(' → ')}, the model to ${step.state}`)
       }
       cursor = at
+      expectedBefore = step.state
     }
   } finally {
     unsubscribe?.()

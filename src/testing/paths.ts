@@ -46,6 +46,13 @@ export interface ModelPathOptions {
   hostEvents?: boolean
   /** The chart's input for the traversal. @default { userId: 1, userType: 0 } */
   input?: IdentificationInput
+  /**
+   * `start`: only paths that begin with `START` (an app that starts its own flows, not one that
+   * picks up a redirect for a flow started elsewhere); chosen before the covering reduction, so
+   * that every edge reachable from `START` is still taken.
+   * @default 'anywhere'
+   */
+  from?: 'anywhere' | 'start'
 }
 
 const HOST = new Set<string>(['START', 'REDIRECT', 'CONTINUE', 'RETRY', 'RESTART', 'CANCEL', 'LOST'])
@@ -87,10 +94,14 @@ export function modelPaths(options: ModelPathOptions = {}): ModelPath[] {
   const { getShortestPaths, getSimplePaths } = loadGraph()
   const traversal = createModelOptions({ hostEvents: options.hostEvents ?? true, ...(options.input && { input: options.input }) })
   const kind = options.kind ?? 'shortest'
+  const fromStart = (options.from ?? 'anywhere') === 'start'
+  const wanted = (p: RawPath) => !fromStart || p.steps[1]?.event.type === 'START'
   const raw: RawPath[] =
     kind === 'shortest'
-      ? (getShortestPaths(testMachine, traversal as never) as unknown as RawPath[])
-      : coveringPaths(getSimplePaths(testMachine, { ...traversal, toState: (s: { hasTag(t: string): boolean }) => s.hasTag('ended') } as never) as unknown as RawPath[])
+      ? (getShortestPaths(testMachine, traversal as never) as unknown as RawPath[]).filter(wanted)
+      : coveringPaths(
+          (getSimplePaths(testMachine, { ...traversal, toState: (s: { hasTag(t: string): boolean }) => s.hasTag('ended') } as never) as unknown as RawPath[]).filter(wanted),
+        )
   return raw.map((p) => {
     const steps = p.steps.slice(1).map((s) => ({ event: s.event, state: serializeModelState(s.state), host: isHostEvent(s.event) }))
     const end = serializeModelState(p.state)

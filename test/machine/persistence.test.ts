@@ -46,7 +46,7 @@ async function drive(path: ModelPath, interruptAt: number | null) {
     }
     const e = step.event
     if (isHostEvent(e)) {
-      await p.before(e, serializeModelState(actor.getSnapshot()))
+      await p.before(e, serializeModelState(actor.getSnapshot()), i)
       actor.send(e)
     } else {
       for (let t = 0; t < 120_000 && trail.length - 1 <= cursor; t += 100) {

@@ -75,6 +75,9 @@ async function runWithActor(path: ModelPath) {
 const shortest = modelPaths({ hostEvents: false })
 const simple = modelPaths({ kind: 'simple', hostEvents: false })
 const fullShortest = modelPaths()
+// Simple paths with host events too (restarts and cancels midway, several segments of a plan), as integrators run them.
+const fullSimple = modelPaths({ kind: 'simple' })
+const fromStart = modelPaths({ kind: 'simple', from: 'start' })
 
 describe('model: the paths the Node runner can take, through runIdentification', () => {
   it('generates a path to every state and every failure reason', () => {
@@ -101,7 +104,12 @@ describe('model: every state with host events (RESTART, CANCEL, RETRY), driving 
     expect(fullShortest.some((p) => p.end.startsWith('failed:cancelled'))).toBe(true)
     expect(fullShortest.length).toBeGreaterThan(shortest.length)
   })
-  for (const path of [...fullShortest, ...simple]) {
+  it('paths from START reach finalized and every failure', () => {
+    expect(fromStart.every((p) => p.steps[0]!.event.type === 'START')).toBe(true)
+    expect(fromStart.some((p) => p.end === 'finalized')).toBe(true)
+    expect(fromStart.some((p) => p.end.startsWith('failed:timeout'))).toBe(true)
+  })
+  for (const path of [...fullShortest, ...simple, ...fullSimple]) {
     it(`${path.name}`, async () => {
       await runWithActor(path)
     })

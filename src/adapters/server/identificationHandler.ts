@@ -45,6 +45,9 @@ export interface HandlerContext {
   body?: unknown
 }
 
+/** What {@link createIdentificationHandler} returns: a web-standard handler. */
+export type IdentificationHandler = (request: Request, context?: HandlerContext) => Promise<Response>
+
 /** The largest `POST` body the handler reads. */
 export const MAX_BODY_BYTES = 16 * 1024
 
@@ -133,7 +136,7 @@ async function readBody(request: Request, context: HandlerContext | undefined): 
 export function createIdentificationHandler(
   service: IdentificationService,
   options: IdentificationHandlerOptions = {},
-): (request: Request, context?: HandlerContext) => Promise<Response> {
+): IdentificationHandler {
   if (!service || typeof service.start !== 'function') throw new TypeError('createIdentificationHandler: service must be an IdentificationService')
   const base = (options.basePath ?? '/identifications').replace(/\/+$/, '')
   if (!base.startsWith('/')) throw new TypeError('createIdentificationHandler: basePath must start with "/"')

@@ -2,7 +2,7 @@ export { createIdentificationService, isFlowId } from './identificationService.j
 export type { IdentificationService, IdentificationServiceOptions, StartOptions } from './identificationService.js'
 export type { ServiceTelemetry, PhaseTelemetry } from './telemetry.js'
 export { createIdentificationHandler, MAX_BODY_BYTES } from './identificationHandler.js'
-export type { IdentificationHandlerOptions, HandlerContext } from './identificationHandler.js'
+export type { IdentificationHandler, IdentificationHandlerOptions, HandlerContext } from './identificationHandler.js'
 export { createMemoryFlowStore } from './memoryFlowStore.js'
 export type { MemoryFlowStoreOptions } from './memoryFlowStore.js'
 export { createLocalCoordinator } from './localCoordinator.js'
