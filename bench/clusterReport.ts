@@ -210,8 +210,9 @@ none is typed in.
   the same user was in flight there (arrived, and the provider not done with it yet).
 - \`duplicateInitiates\`: initiate requests beyond one per flow, summed over the flows.
 - \`recoveryP99Ms\`: the flows the killed replica was driving are those whose latest status
-  request before the kill came from it (within the last interval + latency + 1 s, in phase B,
-  not finalizing). For each, the time from the \`SIGKILL\` to the flow's first status request from
+  request before the kill came from it, within the last interval + latency + 1 s, in phase B,
+  and was answered with a pending status (a flow already told \`DOCUMENT_SIGN_SUCCESS\`, or
+  finalizing, is not polling any more). For each, the time from the \`SIGKILL\` to the flow's first status request from
   another replica; the p99 (nearest rank) over those flows. A flow that never got one leaves the
   figure empty (target missed).
 - \`pollLagP99Ms\`: with \`jitter: 0\` and \`intervalMs = maxIntervalMs\`, the worker schedules the
