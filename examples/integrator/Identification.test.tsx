@@ -8,9 +8,9 @@ afterEach(cleanup)
 const shown = () => screen.queryByLabelText('state')?.textContent ?? '(page loading)'
 const button = { START: 'Start', CONTINUE: 'Continue', RETRY: 'Try again', RESTART: 'Restart', CANCEL: 'Cancel' } as const
 
-// Every path a user begins with the Start button: each answer of the provider, each redirect, Cancel.
-const paths = [...modelPaths({ kind: 'simple', hostEvents: false }), ...modelPaths()].filter((p) => p.steps[0]?.event.type === 'START')
-for (const path of paths) {
+// Every path a user begins with the Start button: each answer of the provider, each redirect,
+// Continue, Try again, Restart, Cancel.
+for (const path of modelPaths({ kind: 'simple', from: 'start' })) {
   it(path.name, async () => {
     const provider = createPathProvider(path)
     const { api, userId, userType, clock, polling } = provider
