@@ -14,6 +14,7 @@ describe('many flows through one service', () => {
     expect(service.running).toBe(0)
     for (const u of users) env.sim.act(u, 'identification', 'success')
     await Promise.all(flows.map((f) => service.redirect(f.id, { outcome: 'success' })))
+    await flush() // each flow's polling stretch is queued once its redirect is stored
     expect(service.running).toBe(N)
     let maxRunning = 0
     const advanceUntil = async (cond: () => Promise<boolean>) => {

@@ -217,6 +217,8 @@ export function createIdentificationService(options: IdentificationServiceOption
   resolveInput({ userId: 1, userType: 0, ...shared }) // validates the shared options now
 
   const drivers = new Map<string, Driver>()
+  /** Flows whose lease this replica is taking right now (see `exclusive`). */
+  const claiming = new Set<string>()
   /** The same drivers by user: one unfinished flow per user, so at most one driver each. */
   const driversByUser = new Map<string, Driver>()
   // One chart for every flow. Every request checks the lease first: a replica that lost it
@@ -344,8 +346,26 @@ export function createIdentificationService(options: IdentificationServiceOption
   }
 
   /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
-  async function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
-    if (closed || signal.aborted || drivers.has(job.flowId)) return undefined
+  /**
+   * Runs `fn` unless this replica drives the flow or is taking its lease already: a store gives
+   * the lease again to the owner that holds it, so two takers here would both get it.
+   */
+  async function exclusive<T>(id: string, fn: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (claiming.has(id) || drivers.has(id)) return undefined
+    claiming.add(id)
+    try {
+      return await fn()
+    } finally {
+      claiming.delete(id)
+    }
+  }
+
+  function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
+    return exclusive(job.flowId, () => beginExclusive(job, signal, force))
+  }
+
+  async function beginExclusive(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
+    if (closed || signal.aborted) return undefined
     let record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
     if (!record) {
       // Another replica holds the lease: a live one renews it, a dead one's runs out. Wait for
@@ -475,7 +495,9 @@ export function createIdentificationService(options: IdentificationServiceOption
         }
       },
       check() {
-        if (stopped || clock.now() >= d.validUntil) {
+        // A request starts only while a good part of the lease is left: one still on its way when
+        // the lease runs out elsewhere would overlap with the next owner's.
+        if (stopped || clock.now() + leaseMs / 4 >= d.validUntil) {
           d.stop('lost')
           throw new Error(`identification service: the lease on flow ${id} is not held any more`)
         }
@@ -563,7 +585,15 @@ export function createIdentificationService(options: IdentificationServiceOption
 
   /** Applies a parked flow's inbox here (takes its lease for the moment); a working one is driven here. */
   async function applyParked(id: string): Promise<void> {
-    if (closed || drivers.has(id)) return
+    // The next stretch is queued once the lease is given back and the claim is over, so that
+    // this replica's own worker may take it.
+    const next = await exclusive(id, () => applyParkedExclusive(id))
+    if (next !== undefined) await coord('dispatch', () => coordinator.dispatch(id, next))
+  }
+
+  /** Applies a parked flow's inbox; resolves with the stretch to queue when the flow has work again. */
+  async function applyParkedExclusive(id: string): Promise<number | undefined> {
+    if (closed) return undefined
     const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
     if (!record) return // driven elsewhere: that replica applies it
     const epoch = record.lease!.epoch
@@ -615,7 +645,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       released = true
       changed(next, record.view)
       if (next.ended && !record.ended) ended(next.view, next.flow.trace)
-      if (working) await coord('dispatch', () => coordinator.dispatch(id, stretch))
+      if (working) return stretch
     } finally {
       if (!released) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
     }
