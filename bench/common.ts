@@ -3,7 +3,7 @@ import { createActor } from 'xstate'
 import { createHttpApi } from '../src/adapters/http/httpApi.js'
 import type { Clock } from '../src/machine/clock.js'
 import { identificationMachine } from '../src/machine/identificationMachine.js'
-import { createIdentificationWorkers } from '../src/machine/workers.js'
+import { createIdentificationWorkers, type WorkerDeps } from '../src/machine/workers.js'
 
 export const STATUS_URL_PATH = '/Enrollment/42/0/true/get-identification-process-status'
 export const PROCESSING_BODY = JSON.stringify({ videoIdentificationUrl: null, videoIdentificationStatus: 'PROCESSING', message: null })
@@ -45,7 +45,7 @@ export async function cpuMicros(fn: () => Promise<void>): Promise<number> {
  * The library's poll path: the chart in `pollingA`, its poller looping over `fetchFn`, until
  * `polls` requests were made. Returns once the actor is stopped.
  */
-export function libraryPolls(fetchFn: typeof fetch, baseUrl: string, polls: number, clock: Clock = immediateClock): Promise<void> {
+export function libraryPolls(fetchFn: typeof fetch, baseUrl: string, polls: number, clock: Clock = immediateClock, onRequest?: WorkerDeps['onRequest']): Promise<void> {
   return new Promise((resolve) => {
     let n = 0
     const counting = (async (input: RequestInfo | URL, init?: RequestInit) => {
@@ -58,7 +58,7 @@ export function libraryPolls(fetchFn: typeof fetch, baseUrl: string, polls: numb
       return res
     }) as typeof fetch
     const api = createHttpApi({ baseUrl, getAccessToken: () => 'bench-token', fetch: counting })
-    const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock }) })
+    const machine = identificationMachine.provide({ actors: createIdentificationWorkers({ api, clock, ...(onRequest && { onRequest }) }) })
     const actor = createActor(machine, {
       input: { userId: 42, userType: 0, polling: { intervalMs: 1, maxIntervalMs: 1, jitter: 0, phaseTimeoutMs: 24 * 3600_000 } },
       clock,

@@ -64,3 +64,37 @@ export async function pollCpuHttp(polls = 20_000, rounds = 3): Promise<PollCpuFi
     child.kill()
   }
 }
+
+/**
+ * Benchmark 1c: the per-poll CPU of the poll path with OpenTelemetry's API present and no SDK
+ * registered — `createOpenTelemetry()`'s phase and request hooks on every poll, as the service
+ * calls them — against the same path without telemetry. The issue's bound: within 5 %.
+ */
+export async function pollCpuOtelNoSdk(polls = 20_000, rounds = 9): Promise<{ polls: number; rounds: number; withMicrosPerPoll: number; withoutMicrosPerPoll: number; ratio: number }> {
+  const { createOpenTelemetry } = await import('../src/adapters/otel/index.js')
+  const phase = createOpenTelemetry().phase({ id: '00000000-0000-4000-8000-000000000000', userType: 0, trace: undefined }, 'A')
+  const onRequest: Parameters<typeof libraryPolls>[4] = (_flow, operation) => phase.request(operation)
+  const base = 'https://bench.invalid'
+  await libraryPolls(constantFetch, base, Math.min(2000, polls), undefined, onRequest)
+  await libraryPolls(constantFetch, base, Math.min(2000, polls))
+  const withT: number[] = []
+  const without: number[] = []
+  const ratios: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    const a = async () => (await cpuMicros(() => libraryPolls(constantFetch, base, polls, undefined, onRequest))) / polls
+    const b = async () => (await cpuMicros(() => libraryPolls(constantFetch, base, polls))) / polls
+    let x: number
+    let y: number
+    if (r % 2 === 0) {
+      x = await a()
+      y = await b()
+    } else {
+      y = await b()
+      x = await a()
+    }
+    withT.push(x)
+    without.push(y)
+    ratios.push(x / y)
+  }
+  return { polls, rounds, withMicrosPerPoll: round(median(withT)), withoutMicrosPerPoll: round(median(without)), ratio: round(median(ratios)) }
+}

@@ -16,6 +16,8 @@ interface Results {
   loadAverage?: { start: number; end: number }
   pollCpuRatioInProcess: number
   pollCpuRatioHttp: number
+  /** CPU per poll with createOpenTelemetry()'s hooks and no SDK, over without (bench 1c). */
+  pollCpuOtelNoSdkRatio?: number
   heapBytesPerFlow: number
   eventLoopDelayP99Ms: number
   manyFlowsCpuRatio: number
@@ -23,7 +25,7 @@ interface Results {
   requestsRatio120s: number
   ownCodeGzipBytes: number
   browserEntryGzipBytes: number
-  raw: { pollCpuInProcess: PollCpuFigures; pollCpuHttp: PollCpuFigures; manyFlows: { library: ManyFlowsSide; bare: ManyFlowsSide }; economy: EconomyFigures; sizes: SizeFigures }
+  raw: { pollCpuInProcess: PollCpuFigures; pollCpuOtelNoSdk?: { withMicrosPerPoll: number; withoutMicrosPerPoll: number; ratio: number }; pollCpuHttp: PollCpuFigures; manyFlows: { library: ManyFlowsSide; bare: ManyFlowsSide }; economy: EconomyFigures; sizes: SizeFigures }
 }
 
 const ok = (met: boolean) => (met ? 'met' : '**not met** (below)')
@@ -52,7 +54,11 @@ integrators write by hand: \`setTimeout\` + \`fetch\` + \`if (status === …)\`.
 |---|---|---|---|---|---|
 | 1a. CPU per poll, in process (\`pollCpuRatioInProcess\`) | ${a.libraryMicrosPerPoll} µs | ${a.bareMicrosPerPoll} µs | ${r.pollCpuRatioInProcess} | ≤ 4.0 | ${ok(r.pollCpuRatioInProcess <= 4)} |
 | 1b. CPU per poll, loopback HTTP, client only (\`pollCpuRatioHttp\`) | ${b.libraryMicrosPerPoll} µs | ${b.bareMicrosPerPoll} µs | ${r.pollCpuRatioHttp} | ≤ 1.5 | ${ok(r.pollCpuRatioHttp <= 1.5)} |
-| 2. heap per polling flow (\`heapBytesPerFlow\`) | ${r.heapBytesPerFlow} B | ${m.bare.heapBytesPerFlow} B | — | ≤ 10 KB (10 240 B) | ${ok(r.heapBytesPerFlow <= 10240)} |
+${
+    r.raw.pollCpuOtelNoSdk
+      ? `| 1c. CPU per poll with OpenTelemetry's API and no SDK, against without (\`pollCpuOtelNoSdkRatio\`) | ${r.raw.pollCpuOtelNoSdk.withMicrosPerPoll} µs | ${r.raw.pollCpuOtelNoSdk.withoutMicrosPerPoll} µs (no telemetry) | ${r.raw.pollCpuOtelNoSdk.ratio} | ≤ 1.05 | ${ok(r.raw.pollCpuOtelNoSdk.ratio <= 1.05)} |\n`
+      : ''
+  }| 2. heap per polling flow (\`heapBytesPerFlow\`) | ${r.heapBytesPerFlow} B | ${m.bare.heapBytesPerFlow} B | — | ≤ 10 KB (10 240 B) | ${ok(r.heapBytesPerFlow <= 10240)} |
 | 2. event-loop delay p99, 10 000 flows (\`eventLoopDelayP99Ms\`) | ${r.eventLoopDelayP99Ms} ms | ${m.bare.eventLoopDelayP99Ms} ms | — | ≤ 20 ms | ${ok(r.eventLoopDelayP99Ms <= 20)} |
 | 2. CPU of one core, 10 000 flows (\`manyFlowsCpuRatio\`) | ${m.library.cpuPercentOfOneCore} % | ${m.bare.cpuPercentOfOneCore} % | ${r.manyFlowsCpuRatio} | ≤ 2.0 | ${ok(r.manyFlowsCpuRatio <= 2)} |
 | 3. detection delay p95 for T ≤ 20 s (\`earlyDetectionP95Ratio\`, vs fixed 2 s) | ${s(e.library.earlyP95Ms)} | ${s(e.fixed2s.earlyP95Ms)} | ${r.earlyDetectionP95Ratio} | ≤ 1.10 | ${ok(r.earlyDetectionP95Ratio <= 1.1)} |

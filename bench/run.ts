@@ -10,7 +10,7 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { economy } from './economy.js'
 import type { ManyFlowsSide } from './manyFlows.js'
-import { pollCpuHttp, pollCpuInProcess } from './pollCpu.js'
+import { pollCpuHttp, pollCpuInProcess, pollCpuOtelNoSdk } from './pollCpu.js'
 import { measureSizes } from './size.js'
 import { benchmarksMarkdown } from './report.js'
 
@@ -35,6 +35,12 @@ const log = (s: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0)
 log('1a. per-poll CPU, in process')
 const inProcess = await pollCpuInProcess(20_000, quick ? 7 : 5)
 log(`    library ${inProcess.libraryMicrosPerPoll} µs, bare ${inProcess.bareMicrosPerPoll} µs, ratio ${inProcess.ratio}`)
+let otel: Awaited<ReturnType<typeof pollCpuOtelNoSdk>> | undefined
+if (!quick) {
+  log('1c. per-poll CPU with the OpenTelemetry API and no SDK, against without')
+  otel = await pollCpuOtelNoSdk(20_000, 9)
+  log(`    with ${otel.withMicrosPerPoll} µs, without ${otel.withoutMicrosPerPoll} µs, ratio ${otel.ratio}`)
+}
 let http: Awaited<ReturnType<typeof pollCpuHttp>> | undefined
 let many: { library: ManyFlowsSide; bare: ManyFlowsSide } | undefined
 if (!quick) {
@@ -60,6 +66,7 @@ const results = {
   loadAverage: { start: loadAtStart, end: Math.round(loadavg()[0]! * 100) / 100 },
   pollCpuRatioInProcess: inProcess.ratio,
   pollCpuRatioHttp: http?.ratio,
+  pollCpuOtelNoSdkRatio: otel?.ratio,
   heapBytesPerFlow: many?.library.heapBytesPerFlow,
   eventLoopDelayP99Ms: many?.library.eventLoopDelayP99Ms,
   manyFlowsCpuRatio: many ? Math.round((many.library.cpuPercentOfOneCore / many.bare.cpuPercentOfOneCore) * 100) / 100 : undefined,
@@ -67,7 +74,7 @@ const results = {
   requestsRatio120s: eco.requestsRatio120s,
   ownCodeGzipBytes: sizes.ownCode.gzipBytes,
   browserEntryGzipBytes: sizes.browserEntry.gzipBytes,
-  raw: { pollCpuInProcess: inProcess, pollCpuHttp: http, manyFlows: many, economy: eco, sizes },
+  raw: { pollCpuInProcess: inProcess, pollCpuOtelNoSdk: otel, pollCpuHttp: http, manyFlows: many, economy: eco, sizes },
 }
 
 if (quick) {

@@ -22,6 +22,17 @@ export const URL_TEMPLATES: Record<RequestOperation, { method: 'GET' | 'POST'; t
   finalize: { method: 'POST', template: '/Enrollment/finalize-external-identification' },
 }
 
+/** The request spans' options, built once: a poll allocates none. */
+const REQUEST_SPAN = Object.fromEntries(
+  (Object.keys(URL_TEMPLATES) as RequestOperation[]).map((op) => [
+    op,
+    { kind: 2 /* SpanKind.CLIENT */, attributes: { 'http.request.method': URL_TEMPLATES[op].method, 'url.template': URL_TEMPLATES[op].template, 'identification.operation': op } },
+  ]),
+) as unknown as Record<RequestOperation, { kind: number; attributes: Attributes }>
+const OK_ATTRS = Object.fromEntries(
+  (Object.keys(URL_TEMPLATES) as RequestOperation[]).map((op) => [op, { 'identification.operation': op, 'identification.outcome': 'ok' }]),
+) as unknown as Record<RequestOperation, Attributes>
+
 const PHASE_SPAN: Record<FailurePhase, string> = {
   initiate: 'identification initiate',
   A: 'identification phase A',
@@ -92,30 +103,35 @@ export function createOpenTelemetry(options: OpenTelemetryOptions = {}): Service
     phase(flow, phase): PhaseTelemetry {
       const t0 = performance.now()
       const attrs: Attributes = { 'identification.flow.id': flow.id, 'identification.phase': phase }
+      const phaseAttrs: Attributes = { 'identification.phase': phase }
       const span: Span = tracer.startSpan(PHASE_SPAN[phase], { kind: SpanKind.INTERNAL, attributes: attrs }, parentOf(flow.trace))
+      const tracing = span.isRecording()
       const ctx = trace.setSpan(context.active(), span)
       let ended = false
       return {
         request(operation) {
-          if (operation === 'status') polls.add(1, { 'identification.phase': phase })
-          const { method, template } = URL_TEMPLATES[operation]
+          if (operation === 'status') polls.add(1, phaseAttrs)
           const r0 = performance.now()
-          const req = tracer.startSpan(
-            method,
-            { kind: SpanKind.CLIENT, attributes: { 'http.request.method': method, 'url.template': template, 'identification.operation': operation } },
-            ctx,
-          )
+          // A phase span that does not record (no SDK, or not sampled): no request spans under it.
+          if (!tracing) {
+            return (result: RequestResult) =>
+              requestDuration.record((performance.now() - r0) / 1000, result.error ? { 'identification.operation': operation, 'identification.outcome': result.error.kind } : OK_ATTRS[operation])
+          }
+          const req = tracer.startSpan(URL_TEMPLATES[operation].method, REQUEST_SPAN[operation], ctx)
           return (result: RequestResult) => {
-            const status = result.error?.httpStatus ?? (result.error ? undefined : 200)
-            if (status !== undefined) req.setAttribute('http.response.status_code', status)
             const outcome = result.error ? result.error.kind : 'ok'
-            if (result.error) {
-              req.setAttribute('error.type', status !== undefined && status >= 400 ? String(status) : result.error.kind)
-              req.setStatus({ code: SpanStatusCode.ERROR })
+            // Attributes only on a span that records (with no SDK nothing is built per poll).
+            if (req.isRecording()) {
+              const status = result.error?.httpStatus ?? (result.error ? undefined : 200)
+              if (status !== undefined) req.setAttribute('http.response.status_code', status)
+              if (result.error) {
+                req.setAttribute('error.type', status !== undefined && status >= 400 ? String(status) : result.error.kind)
+                req.setStatus({ code: SpanStatusCode.ERROR })
+              }
+              if (result.providerStatus) req.setAttribute('identification.provider.status', result.providerStatus.slice(0, 64))
             }
-            if (result.providerStatus) req.setAttribute('identification.provider.status', result.providerStatus.slice(0, 64))
             req.end()
-            requestDuration.record((performance.now() - r0) / 1000, { 'identification.operation': operation, 'identification.outcome': outcome })
+            requestDuration.record((performance.now() - r0) / 1000, outcome === 'ok' ? OK_ATTRS[operation] : { 'identification.operation': operation, 'identification.outcome': outcome })
           }
         },
         end(how) {
