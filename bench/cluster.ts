@@ -658,7 +658,16 @@ function summarize(
     otherCpu: o.otherCpu,
     onFinalizedCalls: stats.reduce((s, x) => s + x.finalizedCalls, 0),
     driverErrors: Object.fromEntries(Object.entries(o.errors).map(([k, v]) => [k, { count: v.length, first: v.slice(0, 3) }])),
-    replicaErrorLines: { count: errorLines.length, first: errorLines.slice(0, 5) },
+    replicaErrorLines: {
+      count: errorLines.length,
+      first: errorLines.slice(0, 5),
+      // The same error for different flows counts once: the flow id and the replica are taken out.
+      kinds: errorLines.reduce<Record<string, number>>((k, l) => {
+        const kind = l.replace(/^\[[^\]]*\] /, '').replace(/\([0-9a-f-]{36}\)/g, '(…)').replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '…')
+        k[kind] = (k[kind] ?? 0) + 1
+        return k
+      }, {}),
+    },
   }
 }
 
