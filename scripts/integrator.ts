@@ -217,6 +217,31 @@ async function steps(work: string) {
     const version = (await must('the bin', 'npx', ['--no-install', '10npay-id', '--version'], app)).stdout.trim()
     const expected = (JSON.parse(await readFile(join(pkg, 'package.json'), 'utf8')) as { version: string }).version
     if (!version.includes(expected)) problems.push(`npx 10npay-id --version printed "${version}", not ${expected}`)
+    // An installed package has no browser demo app: demo's --web is not offered.
+    const demoHelp = (await must('demo --help', 'npx', ['--no-install', '10npay-id', 'demo', '--help'], app)).stdout
+    if (/--web/.test(demoHelp)) problems.push('10npay-id demo --help offers --web in an installed package (it needs a checkout)')
+    // Each entry that needs an optional peer that is not installed says which and how to install it.
+    const probe = [
+      `const tries = [`,
+      `  ['10npay-identification/otel', (m) => m.createOpenTelemetry(), '@opentelemetry/api'],`,
+      `  ['10npay-identification/testing', (m) => m.modelPaths(), '@xstate/graph'],`,
+      `  ['10npay-identification/node', (m) => m.createSqliteFlowStore(':memory:'), 'better-sqlite3'],`,
+      `  ['10npay-identification/postgres', (m) => m.createPostgresFlowStore({ connectionString: 'postgres://127.0.0.1:1/x' }).get('x'), 'pg'],`,
+      `  ['10npay-identification/bullmq', (m) => m.createBullMQCoordinator({ connection: 'redis://127.0.0.1:1' }).ping(), 'bullmq'],`,
+      `]`,
+      `for (const [entry, call, peer] of tries) {`,
+      `  let message = '(no error)'`,
+      `  try { await call(await import(entry)) } catch (err) { message = String(err?.message ?? err) }`,
+      `  console.log(JSON.stringify({ entry, peer, ok: message.includes(peer) && /npm install/.test(message), message }))`,
+      `}`,
+    ].join('\n')
+    await writeFile(join(app, 'missing-peers.mjs'), probe)
+    const peersOut = (await must('entries without their peers', 'node', ['missing-peers.mjs'], app, { timeoutMs: 60_000 })).stdout
+    for (const line of peersOut.trim().split('\n')) {
+      const r = JSON.parse(line) as { entry: string; peer: string; ok: boolean; message: string }
+      console.log(`${r.entry} without ${r.peer}: ${r.ok ? 'names it and the install command' : `NOT: ${r.message}`}`)
+      if (!r.ok) problems.push(`${r.entry} without ${r.peer} fails with "${r.message}", not an error that names the package and the install command`)
+    }
   })
 
   // Every block the type check sees, as a module of its own; examples/integrator beside them.
