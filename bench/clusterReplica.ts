@@ -21,6 +21,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createAdaptorServer } from '@hono/node-server'
 import { createHttpApi } from '../src/adapters/http/httpApi.js'
 import { createPasswordGrantTokenSource } from '../src/adapters/node/tokenSource.js'
+import { createNodeTransport } from '../src/adapters/node/nodeTransport.js'
 import { createIdentificationHandler, createIdentificationService, type FlowCoordinator, type FlowRecord, type FlowStore } from '../src/adapters/server/index.js'
 
 const env = process.env
@@ -36,20 +37,15 @@ const replicaId = env['REPLICA_ID'] ?? `replica-${process.pid}`
 const sim = env['SIM_URL']!
 const interval = Number(env['INTERVAL_MS'] ?? 2000)
 
+// The transport a Node deployment uses (node:http, keep-alive). It names the replica to the
+// provider, which attributes requests by it.
+const nodeTransport = createNodeTransport()
 const api = createHttpApi({
   baseUrl: sim,
   getAccessToken: createPasswordGrantTokenSource({
     tokenUrl: `${sim}/connect/token`, clientId: 'demo-client', clientSecret: 'demo-secret', username: 'demo', password: 'demo',
   }),
-  // Names the replica to the provider, which attributes requests by it. The status GET comes with
-  // plain-object headers (the cheap path); ky's POSTs come as a Request.
-  fetch: (input, init) => {
-    const h = init?.headers
-    if (h && typeof h === 'object' && !(h instanceof Headers) && !Array.isArray(h)) return fetch(input, { ...init, headers: { ...h, 'x-replica': replicaId } })
-    const request = new Request(input, init)
-    request.headers.set('x-replica', replicaId)
-    return fetch(request)
-  },
+  transport: (r) => nodeTransport({ ...r, headers: { ...r.headers, 'x-replica': replicaId } }),
 })
 
 /** Store calls by method. */

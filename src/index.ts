@@ -70,7 +70,7 @@ export {
   statusRequestSchema,
   tokenResponseSchema,
 } from './adapters/http/index.js'
-export type { HttpApiOptions, GetAccessToken, TenNPayErrorOptions, ErrorCause } from './adapters/http/index.js'
+export type { HttpApiOptions, GetAccessToken, TenNPayErrorOptions, ErrorCause, HttpTransport, HttpAnswer, TransportRequest } from './adapters/http/index.js'
 
 /**
  * @deprecated Moved to `10npay-identification/testing` (with `modelPaths`, `createPathProvider`

@@ -19,6 +19,7 @@ import { createHttpApi, describeFailure, describeState } from '10npay-identifica
 import {
   createIdentificationHandler,
   createIdentificationService,
+  createNodeTransport,
   createPasswordGrantTokenSource,
   createSqliteFlowStore,
 } from '10npay-identification/node'
@@ -69,6 +70,8 @@ export async function startBackendExample(options = {}) {
       username: provider.username,
       password: provider.password,
     }),
+    // node:http with keep-alive instead of fetch: about a third of the CPU per status poll.
+    transport: createNodeTransport(),
   })
   // Whatever fails from here on (no better-sqlite3, a database that cannot be opened, PostgreSQL
   // or Redis down) closes what was started, so that nothing keeps the process alive.

@@ -1,4 +1,5 @@
 import { createHttpApi } from '../adapters/http/httpApi.js'
+import { createNodeTransport } from '../adapters/node/nodeTransport.js'
 import { runIdentification } from '../adapters/node/runIdentification.js'
 import { createPasswordGrantTokenSource } from '../adapters/node/tokenSource.js'
 import { topState } from '../machine/persistence.js'
@@ -54,6 +55,7 @@ export async function demo(opts: DemoOptions, io: CliIo): Promise<number> {
     const api = createHttpApi({
       baseUrl: sim.url,
       getAccessToken: createPasswordGrantTokenSource({ tokenUrl: `${sim.url}/connect/token`, ...c }),
+      transport: createNodeTransport(),
     })
     const outcome = await runIdentification({
       api,

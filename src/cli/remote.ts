@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { createActor } from 'xstate'
 import { createHttpApi } from '../adapters/http/httpApi.js'
+import { createNodeTransport } from '../adapters/node/nodeTransport.js'
 import { identificationMachine } from '../machine/identificationMachine.js'
 import { topState } from '../machine/persistence.js'
 import { createIdentificationWorkers } from '../machine/workers.js'
@@ -40,6 +41,7 @@ export function remoteApi(opts: RemoteOptions, io: CliIo): IdentificationApi {
   return createHttpApi({
     baseUrl: opts.baseUrl,
     requestTimeoutMs: opts.timeoutMs,
+    transport: createNodeTransport(),
     ...(opts.allowInsecureHttp && { allowInsecureHttp: true }),
     getAccessToken: async ({ forceRefresh }) => {
       if (!opts.tokenCommand) return envToken!

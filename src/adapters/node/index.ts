@@ -6,6 +6,8 @@ export type {
   ActionOutcome,
   IdentificationSnapshot,
 } from './runIdentification.js'
+export { createNodeTransport } from './nodeTransport.js'
+export type { NodeTransport, NodeTransportOptions } from './nodeTransport.js'
 export { createPasswordGrantTokenSource } from './tokenSource.js'
 export type { PasswordGrantOptions, PasswordGrantTokenSource, AccessTokenGetter } from './tokenSource.js'
 export { createFileSnapshotStore, createMemorySnapshotStore } from './snapshotStore.js'

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../../machine/clock.js'
 import { TenNPayError, kindForStatus, parseRetryAfter, plainCause } from '../http/errors.js'
 import { redact } from '../../machine/redact.js'
 import { tokenResponseSchema } from '../http/schemas.js'
-import { checkServiceUrl, exchange } from '../http/transport.js'
+import { answerOf, checkServiceUrl, exchange } from '../http/transport.js'
 
 /** Options of {@link createPasswordGrantTokenSource}. */
 export interface PasswordGrantOptions {
@@ -144,8 +144,9 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
     })
     if (options.scope) body.set('scope', options.scope)
     const r = await exchange({
-      start: (signal) =>
-        doFetch(options.tokenUrl, {
+      url: options.tokenUrl,
+      start: async (signal) =>
+        answerOf(await doFetch(options.tokenUrl, {
           method: 'POST',
           headers: {
             authorization: `Basic ${basic}`,
@@ -155,7 +156,7 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
           body,
           signal,
           redirect: 'manual',
-        }),
+        })),
       timeoutMs,
       maxBytes,
       clock,

@@ -1,10 +1,13 @@
 /**
  * The client against real sockets on 127.0.0.1: redirects are refused (and nothing reaches the
  * redirect's target), the timeout covers the body and releases the socket, bodies are cut at
- * `maxResponseBytes` without being buffered.
+ * `maxResponseBytes` without being buffered. Every test runs through `fetch` and through
+ * `createNodeTransport()`: the guarantees are the client's, whatever sends the requests.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createHttpApi } from '../../../src/adapters/http/httpApi.js'
+import { createHttpApi as createWithFetch, type HttpApiOptions } from '../../../src/adapters/http/httpApi.js'
+import { createNodeTransport } from '../../../src/adapters/node/nodeTransport.js'
+import type { HttpAnswer } from '../../../src/adapters/http/transport.js'
 import { TenNPayError } from '../../../src/adapters/http/errors.js'
 import type { IdentificationApi } from '../../../src/machine/types.js'
 import { closeAll, deferred, manualClock, startLoopback, streamHuge } from './loopback.js'
@@ -12,6 +15,35 @@ import { closeAll, deferred, manualClock, startLoopback, streamHuge } from './lo
 const TOKEN = 'tok-SOCKET-SECRET-42'
 
 afterEach(closeAll)
+
+const TRANSPORTS = ['fetch', 'createNodeTransport'] as const
+
+describe.each(TRANSPORTS)('through %s', (via) => {
+/** The client through `via`; `onHeaders` hears when an answer's head arrived. */
+function createHttpApi(o: HttpApiOptions & { onHeaders?: () => void }): IdentificationApi {
+  const { onHeaders, ...options } = o
+  if (via === 'fetch') {
+    return createWithFetch({
+      ...options,
+      ...(onHeaders && {
+        fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+          const res = await fetch(input, init)
+          onHeaders()
+          return res
+        },
+      }),
+    })
+  }
+  const transport = createNodeTransport()
+  return createWithFetch({
+    ...options,
+    transport: async (r) => {
+      const a: HttpAnswer = await transport(r)
+      onHeaders?.()
+      return a
+    },
+  })
+}
 
 type Call = 'getStatus' | 'initiate' | 'finalize'
 const CALLS: Call[] = ['getStatus', 'initiate', 'finalize']
@@ -75,11 +107,7 @@ describe('the request timeout covers the body and releases the socket', () => {
       getAccessToken: () => TOKEN,
       clock,
       requestTimeoutMs: 10_000,
-      fetch: async (input, init) => {
-        const res = await fetch(input, init)
-        headersIn.resolve()
-        return res
-      },
+      onHeaders: () => headersIn.resolve(),
     })
     let settled = false
     const p = invoke(client, call).finally(() => (settled = true))
@@ -162,4 +190,5 @@ describe('response size bound', () => {
     const err = await rejection(client.getStatus({ userId: 2, userType: 0 }))
     expect(err.kind).toBe('bad-response')
   })
+})
 })

@@ -266,8 +266,12 @@ describe('persistence', () => {
     const { clock, sim, api, clicker } = simSetup({ behaviours: { [USER]: { phaseB: 'timeout' } } })
     const ac = new AbortController()
     let polls = 0
+    // The simulated clock moves on while the file store's real I/O is on its way: under load it
+    // can pass minutes of simulated time meanwhile. A long phase deadline keeps that from
+    // turning into a phase timeout (the deadline across a restore has its own test below).
+    const polling = { phaseTimeoutMs: 24 * 3_600_000 }
     const first = runIdentification({
-      api, userId: USER, userType: 0, clock, store, signal: ac.signal, onAction: clicker(),
+      api, userId: USER, userType: 0, clock, store, polling, signal: ac.signal, onAction: clicker(),
       onSnapshot: (s) => {
         if (topState(s.value) === 'pollingB' && ++polls === 3) ac.abort()
       },
@@ -280,7 +284,7 @@ describe('persistence', () => {
     sim.setBehaviour(USER, {})
     const seen: string[] = []
     const onAction = vi.fn(clicker())
-    const outcome = await driveClock(clock, runIdentification({ api, userId: USER, userType: 0, clock, store, onAction, onSnapshot: states(seen) }))
+    const outcome = await driveClock(clock, runIdentification({ api, userId: USER, userType: 0, clock, store, polling, onAction, onSnapshot: states(seen) }))
     expect(outcome.type).toBe('finalized')
     expect(seen[0]).toBe('pollingB')
     expect(onAction).not.toHaveBeenCalled()
