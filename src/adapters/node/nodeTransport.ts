@@ -11,8 +11,9 @@ import type { HttpAnswer, HttpTransport, TransportRequest } from '../http/transp
 /** Options of {@link createNodeTransport}. */
 export interface NodeTransportOptions {
   /**
-   * Most connections open at once per origin (more requests wait for one).
-   * @default 64
+   * Most connections open at once per origin; more requests wait for one. A cap below the
+   * requests in flight at once (poll rate × provider latency) delays polls.
+   * @default Infinity (as `fetch`)
    */
   maxSockets?: number
   /**
@@ -29,9 +30,10 @@ export interface NodeTransport extends HttpTransport {
   destroy(): void
 }
 
-const positiveInt = (name: string, v: unknown, dflt: number): number => {
+const positiveInt = (name: string, v: unknown, dflt: number, infinite = false): number => {
   if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`createNodeTransport: ${name} must be a positive integer (got ${String(v)})`)
+  if (infinite && v === Infinity) return v
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new TypeError(`createNodeTransport: ${name} must be a positive integer${infinite ? ' or Infinity' : ''} (got ${String(v)})`)
   return v
 }
 
@@ -47,7 +49,7 @@ const positiveInt = (name: string, v: unknown, dflt: number): number => {
  */
 export function createNodeTransport(options: NodeTransportOptions = {}): NodeTransport {
   if (options === null || typeof options !== 'object') throw new TypeError('createNodeTransport: options must be an object')
-  const maxSockets = positiveInt('maxSockets', options.maxSockets, 64)
+  const maxSockets = positiveInt('maxSockets', options.maxSockets, Infinity, true)
   const timeout = positiveInt('idleTimeoutMs', options.idleTimeoutMs, 4000)
   // Idle sockets are unref'd by the agent (keepSocketAlive): they never hold the process open.
   const agents = {

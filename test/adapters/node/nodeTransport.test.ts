@@ -45,6 +45,40 @@ describe('createNodeTransport', () => {
     transport.destroy()
   })
 
+  it('by default as many connections as requests in flight (a cap would delay polls); maxSockets caps them', async () => {
+    // The server answers only once `n` requests are in at once: with a cap below n, it never would.
+    const held: (() => void)[] = []
+    let inFlight = 0
+    let most = 0
+    const server = await startLoopback((_req, res) => {
+      inFlight++
+      most = Math.max(most, inFlight)
+      held.push(() => {
+        inFlight--
+        res.end(PENDING)
+      })
+      if (held.length >= 200) for (const release of held.splice(0)) release()
+    })
+    const api = createHttpApi({ baseUrl: server.url, getAccessToken: () => TOKEN, transport: createNodeTransport() })
+    const all = await Promise.all(Array.from({ length: 200 }, (_, i) => api.getStatus({ userId: i + 1, userType: 0 })))
+    expect(all).toHaveLength(200)
+    expect(most).toBe(200)
+
+    most = 0
+    const capped = createNodeTransport({ maxSockets: 2 })
+    const api2 = createHttpApi({ baseUrl: server.url, getAccessToken: () => TOKEN, transport: capped })
+    const p = Promise.all(Array.from({ length: 6 }, (_, i) => api2.getStatus({ userId: i + 1, userType: 0 })))
+    await new Promise((r) => setTimeout(r, 100))
+    expect(most).toBe(2)
+    for (let i = 0; i < 3; i++) {
+      for (const release of held.splice(0)) release()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(await p).toHaveLength(6)
+    expect(most).toBe(2)
+    capped.destroy()
+  }, 20_000)
+
   it('sends the POST body as JSON with its length', async () => {
     const server = await startLoopback((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' })
@@ -137,7 +171,8 @@ describe('createNodeTransport', () => {
   }, 30_000)
 
   it('options of the wrong type are refused by name; fetch and transport together are refused', () => {
-    expect(() => createNodeTransport({ maxSockets: 0 })).toThrow(/createNodeTransport: maxSockets must be a positive integer/)
+    expect(() => createNodeTransport({ maxSockets: 0 })).toThrow(/createNodeTransport: maxSockets must be a positive integer or Infinity/)
+    expect(() => createNodeTransport({ maxSockets: Infinity, idleTimeoutMs: 1 })).not.toThrow()
     expect(() => createNodeTransport({ idleTimeoutMs: '5' as never })).toThrow(/idleTimeoutMs/)
     expect(() => createNodeTransport(null as never)).toThrow(/options must be an object/)
     expect(() => createHttpApi({ baseUrl: 'http://127.0.0.1:1', getAccessToken: () => TOKEN, transport: 'node' as never })).toThrow(/createHttpApi: transport must be a function/)
