@@ -2,7 +2,7 @@
 // Against the real provider, replace the simulator's URLs with the provider's and make
 // onAction open the URL for the user and wait for your Success/Fail redirect handler.
 import { createHttpApi } from '10npay-identification'
-import { createPasswordGrantTokenSource, createFileSnapshotStore, runIdentification } from '10npay-identification/node'
+import { createFileSnapshotStore, createNodeTransport, createPasswordGrantTokenSource, runIdentification } from '10npay-identification/node'
 import { startSimulator } from '10npay-identification/simulator'
 
 const sim = await startSimulator({ timing: { captureMs: 1000, signMs: 1000 } })
@@ -12,6 +12,7 @@ const api = createHttpApi({
     tokenUrl: `${sim.url}/connect/token`, // e.g. https://auth-test.10npay.com/connect/token
     clientId: 'demo-client', clientSecret: 'demo-secret', username: 'demo', password: 'demo',
   }),
+  transport: createNodeTransport(), // node:http with keep-alive: a third of fetch's CPU per request
 })
 const outcome = await runIdentification({
   api, userId: 42, userType: 0,
