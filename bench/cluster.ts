@@ -25,7 +25,7 @@ import { Redis } from 'ioredis'
 import { createTestDatabase, type TestDatabase } from '../test/cluster/pgHelpers.js'
 import { quantile } from './common.js'
 import { nowMs, startBenchProvider, type BenchProvider, type ProviderRequest } from './clusterProvider.js'
-import { CLUSTER_TARGETS, writeClusterSection, type ClusterResults, type ClusterRun } from './clusterReport.js'
+import { appendClusterRun, CLUSTER_TARGETS, writeClusterSection, type ClusterResults, type ClusterRun } from './clusterReport.js'
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -741,7 +741,10 @@ results.targetsMissed = checks.filter((x) => !x.met).map((x) => x.key)
 const tryOut = FLOWS !== 2000 || INTERVAL_MS !== 2000
 const written = tryOut ? join(tmpdir(), 'tenpay-bench-cluster.json') : resultsFile
 writeFileSync(written, `${JSON.stringify(results, null, 2)}\n`)
-if (!tryOut) writeClusterSection(results)
+if (!tryOut) {
+  appendClusterRun(results)
+  writeClusterSection(results)
+}
 
 console.log(`\n${'figure'.padEnd(32)} ${'value'.padStart(10)}  target`)
 for (const x of checks) console.log(`${x.key.padEnd(32)} ${String(x.value).padStart(10)}  ${x.target.padEnd(16)} ${x.met ? 'met' : 'MISSED'}`)
