@@ -3,7 +3,7 @@ import { normalizeStatus } from './status.js'
 import type { ErrorInfo, Failure, FailurePhase, FailureReason, PollPhase, StatusResponse } from './types.js'
 
 /** How a phase is named in failure messages. */
-export const PHASE_NAME: Record<FailurePhase, string> = {
+const PHASE_NAME: Record<FailurePhase, string> = {
   initiate: 'Initiate',
   A: 'Phase A (waiting for the signing session)',
   B: 'Phase B (waiting for the signature)',
@@ -11,7 +11,7 @@ export const PHASE_NAME: Record<FailurePhase, string> = {
 }
 
 /** The longest provider text kept in context (messages end up in snapshots and views). */
-export const MAX_PROVIDER_TEXT = 512
+const MAX_PROVIDER_TEXT = 512
 
 /** Provider text as the chart keeps it: secrets redacted, at most {@link MAX_PROVIDER_TEXT} characters. */
 export function providerText(text: string | null): string | null {
@@ -92,6 +92,6 @@ export function lostFailure(): Failure {
 }
 
 /** The host cancelled the flow. */
-export function cancelledFailure(phase?: FailurePhase): Failure {
-  return failure('cancelled', phase, 'The identification was cancelled')
+export function cancelledFailure(): Failure {
+  return failure('cancelled', undefined, 'The identification was cancelled')
 }

@@ -75,6 +75,11 @@ export function serializeModelState(snapshot: { value: unknown; context: { failu
   return typeof sub === 'string' && sub !== 'running' ? `${top}(${sub})` : top
 }
 
+/** The top-level state of a model state from {@link serializeModelState} (`pollingA(confirming)` → `pollingA`). */
+export function modelTopState(modelState: string): string {
+  return modelState.replace(/[(:].*$/, '')
+}
+
 /**
  * Options for `@xstate/graph`'s `getShortestPaths` / `getSimplePaths` over
  * `identificationMachine`, so that an app can model-test its own UI against the same chart.

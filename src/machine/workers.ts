@@ -162,11 +162,11 @@ function runStep(
     for (;;) {
       await sleepUntil(next)
       if (stopped) return
-      if (clock.now() >= deadlineAt) return timeout()
+      const t0 = clock.now()
+      if (t0 >= deadlineAt) return timeout()
       let outcome: Outcome
       let end: ((r: RequestResult) => void) | void = undefined
       const note: { providerStatus?: string | null } = {}
-      const t0 = clock.now()
       try {
         deps.beforeRequest?.(input)
         end = deps.onRequest?.(input, operation)

@@ -2,7 +2,7 @@ import { SimulatedClock } from 'xstate'
 import { createHttpApi } from '../adapters/http/httpApi.js'
 import type { HostEvent } from '../machine/events.js'
 import type { IdentificationApi, PollingOptions, UserType } from '../machine/types.js'
-import { topState } from '../machine/persistence.js'
+import { modelTopState, serializeModelState } from '../machine/model.js'
 import type { Behaviour } from '../simulator/scenarios.js'
 import { createSimulator, type Simulator } from '../simulator/simulator.js'
 import type { ModelPath } from './paths.js'
@@ -135,7 +135,7 @@ export function planPath(path: ModelPath): PathPlan {
         break
       }
     }
-    prev = step.state.replace(/[(:].*$/, '')
+    prev = modelTopState(step.state)
     if (prev !== 'pollingA' && prev !== 'pollingB') confirming = undefined
     if (prev !== 'phaseB') cancelling = false
   }
@@ -220,7 +220,7 @@ export function createPathProvider(path: ModelPath, options: PathProviderOptions
         segment = next
         simulator.setBehaviour(userId, next.behaviour)
       }
-      const before = state.replace(/[(:].*$/, '')
+      const before = modelTopState(state)
       if (event.type !== 'REDIRECT' || (before !== 'idle' && before !== 'identifying' && before !== 'signing')) return
       const s: Step = before === 'idle' ? (event.step ?? 'identification') : before === 'identifying' ? 'identification' : 'signing'
       const click = segment.clicks[s] ?? event.outcome
@@ -262,18 +262,14 @@ export interface PathDriver {
 function modelStateOf(x: unknown): string {
   if (typeof x === 'string') return x
   const o = x as { value?: unknown; state?: string; context?: { failure: { reason: string; phase?: string } | null }; failure?: { reason: string; phase?: string } | null }
-  const top = o.value !== undefined ? topState(o.value) : (o.state ?? '')
-  const sub = o.value && typeof o.value === 'object' ? (o.value as Record<string, unknown>)[top] : undefined
-  const f = o.context?.failure ?? o.failure ?? null
-  if (top === 'failed' && f) return `failed:${f.reason}:${f.phase ?? '-'}`
-  return typeof sub === 'string' && sub !== 'running' ? `${top}(${sub})` : top
+  // A view's `state` is a top-level state's name: no sub-state, as the view shows none.
+  return serializeModelState({ value: o.value !== undefined ? o.value : (o.state ?? ''), context: { failure: o.context?.failure ?? o.failure ?? null } })
 }
 
 /** Whether what the app shows is the model state (a UI that shows no sub-state or failure matches at the level it shows). */
 function sameState(expected: string, actual: string): boolean {
   if (expected === actual) return true
-  const top = (s: string) => s.replace(/[(:].*$/, '')
-  return !/[(:]/.test(actual) && top(expected) === top(actual)
+  return !/[(:]/.test(actual) && modelTopState(expected) === modelTopState(actual)
 }
 
 /**
@@ -290,7 +286,6 @@ export async function runPath(path: ModelPath, provider: PathProvider, driver: P
   const turn = async () => {
     for (let i = 0; i < 8; i++) await new Promise((r) => setImmediate(r))
   }
-  const top = (x: string) => x.replace(/[(:].*$/, '')
   // Every state the app passed through, in order (from subscribe; else what state() says when asked).
   const trail: string[] = [modelStateOf(await driver.state())]
   const see = (x: unknown) => {
@@ -320,7 +315,7 @@ export async function runPath(path: ModelPath, provider: PathProvider, driver: P
       }
       // A step that changes only a sub-state the app does not show (`pollingA(confirming)` →
       // `pollingA`, `phaseB` → `phaseB(cancelling)`) is where the app already is.
-      const invisible = top(step.state) === top(expectedBefore) && !/[(]/.test(trail[cursor]!) && sameState(step.state, trail[cursor]!)
+      const invisible = modelTopState(step.state) === modelTopState(expectedBefore) && !/[(]/.test(trail[cursor]!) && sameState(step.state, trail[cursor]!)
       // Every other step of a path changes the model state: look for it after the last one found.
       const found = async () => {
         see(await driver.state())

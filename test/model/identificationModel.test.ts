@@ -7,7 +7,7 @@ import { createActor } from 'xstate'
 import { describe, expect, it } from 'vitest'
 import { runIdentification } from '../../src/adapters/node/runIdentification.js'
 import { identificationMachine } from '../../src/machine/identificationMachine.js'
-import { serializeModelState } from '../../src/machine/model.js'
+import { modelTopState, serializeModelState } from '../../src/machine/model.js'
 import { topState } from '../../src/machine/persistence.js'
 import { createIdentificationWorkers } from '../../src/machine/workers.js'
 import { createPathProvider, modelPaths, planPath, runPath, type ModelPath } from '../../src/testing/index.js'
@@ -17,7 +17,7 @@ import { driveClock } from '../helpers.js'
 function expectedStates(path: ModelPath): string[] {
   const out = ['idle']
   for (const s of path.steps) {
-    const t = s.state.replace(/[(:].*$/, '')
+    const t = modelTopState(s.state)
     if (out.at(-1) !== t) out.push(t)
   }
   return out
