@@ -1,7 +1,7 @@
 import { createActor, type Actor, type Snapshot, type SnapshotFrom } from 'xstate'
 import type { Clock } from '../machine/clock.js'
 import type { HostEvent } from '../machine/events.js'
-import type { IdentificationMachine, IdentificationTag } from '../machine/identificationMachine.js'
+import type { IdentificationMachine } from '../machine/identificationMachine.js'
 import type { InspectOption } from '../machine/inspect.js'
 import { topState, unwrapSnapshot, wrapSnapshot, type PersistedFlow } from '../machine/persistence.js'
 import type { Failure, IdentificationInput, IdentificationState, IdentificationView, UserType } from '../machine/types.js'
@@ -78,9 +78,6 @@ export function viewOf(snapshot: IdentificationSnapshot): IdentificationView {
   if (state === 'failed' && snapshot.context.failure) return { state, failure: snapshot.context.failure, result: null }
   return { state: state as Exclude<IdentificationState, 'finalized' | 'failed'>, failure: null, result: null }
 }
-
-/** Whether a snapshot's state carries a chart tag. */
-export const hasTag = (snapshot: { hasTag(tag: string): boolean }, tag: IdentificationTag): boolean => snapshot.hasTag(tag)
 
 /** The outcome of an ended snapshot (`finalized` or `failed`), else `undefined`. */
 export function outcomeOf(snapshot: IdentificationSnapshot): IdentificationOutcome | undefined {

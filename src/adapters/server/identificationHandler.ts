@@ -70,15 +70,19 @@ class BodyError extends Error {
   }
 }
 
+/** The request's media type, lower case, without parameters (`''` when there is none). */
+const mediaType = (request: Request) => (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+const tooLarge = () => new BodyError(413, `the body must be at most ${MAX_BODY_BYTES} bytes`)
+
 /** Reads a body up to {@link MAX_BODY_BYTES} (413 past it, before anything is parsed); `undefined` when there is none. */
 async function readBody(request: Request, context: HandlerContext | undefined): Promise<unknown> {
   if (context && context.body !== undefined) {
     const size = JSON.stringify(context.body)?.length ?? 0
-    if (size > MAX_BODY_BYTES) throw new BodyError(413, `the body must be at most ${MAX_BODY_BYTES} bytes`)
+    if (size > MAX_BODY_BYTES) throw tooLarge()
     return context.body
   }
   const length = Number(request.headers.get('content-length') ?? NaN)
-  if (length > MAX_BODY_BYTES) throw new BodyError(413, `the body must be at most ${MAX_BODY_BYTES} bytes`)
+  if (length > MAX_BODY_BYTES) throw tooLarge()
   if (!request.body) return undefined
   const reader = request.body.getReader()
   const chunks: Uint8Array[] = []
@@ -88,14 +92,14 @@ async function readBody(request: Request, context: HandlerContext | undefined): 
       const { done, value } = await reader.read()
       if (done) break
       size += value.byteLength
-      if (size > MAX_BODY_BYTES) throw new BodyError(413, `the body must be at most ${MAX_BODY_BYTES} bytes`)
+      if (size > MAX_BODY_BYTES) throw tooLarge()
       chunks.push(value)
     }
   } finally {
     reader.cancel().catch(() => {})
   }
   if (size === 0) return undefined
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+  const type = mediaType(request)
   if (type !== 'application/json' && !/^application\/[a-z0-9.+-]+\+json$/.test(type)) {
     throw new BodyError(415, 'the body must be application/json')
   }
@@ -156,7 +160,7 @@ export function createIdentificationHandler(
     if (parts.length === 0) {
       if (method !== 'POST') return problem({ status: 405, title: 'Method Not Allowed', headers: { allow: 'POST' } })
       if (context?.body === undefined) {
-        const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+        const type = mediaType(request)
         if (type !== 'application/json') return problem({ status: 415, title: 'Unsupported Media Type', detail: 'the body must be application/json' })
       }
       const body = (await readBody(request, context)) as { userId?: unknown; userType?: unknown; initiate?: unknown } | undefined
@@ -210,7 +214,7 @@ export function createIdentificationHandler(
       case 'fail': {
         // The provider's redirect is only a hint: the status endpoint decides what happens next.
         const cb = url.searchParams.get('bTrustAppCallBackId')
-        await service.redirect(id, { outcome: action, ...(cb && { bTrustAppCallBackId: cb.slice(0, 512) }) })
+        await service.redirect(id, { outcome: action, bTrustAppCallBackId: cb }) // the service drops an empty one and cuts it at 512
         const to = target(action === 'success' ? options.successRedirect : (options.failRedirect ?? options.successRedirect), id)
         return new Response(null, { status: 303, headers: { location: to, 'cache-control': 'no-store' } })
       }

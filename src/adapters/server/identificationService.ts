@@ -13,7 +13,7 @@ import type {
   UserType,
 } from '../../machine/types.js'
 import { assertIdentificationApi, createIdentificationWorkers, type RequestOperation, type RequestResult } from '../../machine/workers.js'
-import { createFlowHost, restoreFlow, type FlowHost, type IdentificationSnapshot } from '../../host/flowHost.js'
+import { createFlowHost, restoreFlow, viewOf as stateView, type IdentificationSnapshot } from '../../host/flowHost.js'
 import { DependencyError, FlowActionError, FlowNotFoundError, ServiceClosedError, UnfinishedFlowExistsError } from './errors.js'
 import { createLocalCoordinator } from './localCoordinator.js'
 import type { PhaseTelemetry, ServiceTelemetry } from './telemetry.js'
@@ -157,7 +157,6 @@ interface Driver {
   /** `${userType}:${userId}`: the workers name the flow by its user. */
   userKey: string
   epoch: number
-  host: FlowHost
   record: FlowRecord
   /** Writes in order; each waits for the one before. */
   writes: Promise<void>
@@ -214,7 +213,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     ...(options.allowedHosts && { allowedHosts: options.allowedHosts }),
     ...(options.pendingStatuses && { pendingStatuses: options.pendingStatuses }),
   }
-  resolveInput({ userId: 1, userType: 0, ...shared }) // validates the shared options now
+  const resolvedShared = resolveInput({ userId: 1, userType: 0, ...shared }) // validates the shared options now
 
   const drivers = new Map<string, Driver>()
   /** Flows whose lease this replica is taking right now (see `exclusive`). */
@@ -287,10 +286,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     const state = topState(s.value) as FlowState
     const c = s.context
     const url = state === 'identifying' ? c.identificationUrl : state === 'signing' || state === 'phaseA' ? c.signingUrl : null
-    const base = { id, userId: c.userId, userType: c.userType, url, version, updatedAt: new Date(clock.now()).toISOString() }
-    if (state === 'finalized') return { ...base, state, result: c.result!, failure: null }
-    if (state === 'failed') return { ...base, state, failure: c.failure!, result: null }
-    return { ...base, state, failure: null, result: null }
+    return { id, userId: c.userId, userType: c.userType, url, version, updatedAt: new Date(clock.now()).toISOString(), ...stateView(s) }
   }
 
   /** What a write of `snapshot` stores. */
@@ -312,12 +308,9 @@ export function createIdentificationService(options: IdentificationServiceOption
 
   /** Tells every replica (this one included) about a committed change whose view differs from the last. */
   function changed(record: FlowRecord, prevView: FlowView | undefined) {
-    if (prevView && signature(prevView) === signature(record.view)) {
-      // Nothing a subscriber sees; waiters for applied events still hear of it here.
-      deliverLocal({ id: record.id, version: record.version, appliedSeq: record.appliedSeq, view: record.view }, false)
-      return
-    }
     const change: FlowChange = { id: record.id, version: record.version, appliedSeq: record.appliedSeq, view: record.view }
+    // Nothing a subscriber sees; waiters for applied events still hear of it here.
+    if (prevView && signature(prevView) === signature(record.view)) return deliverLocal(change, false)
     if (coordinator.distributed) deliverLocal(change, false)
     coord('notifyChange', () => coordinator.notifyChange(change)).catch((err: unknown) => report(err, record.id))
   }
@@ -341,11 +334,10 @@ export function createIdentificationService(options: IdentificationServiceOption
 
   // ——— driving a working stretch ———
 
-  async function run(job: { flowId: string; stretch: number }, signal: AbortSignal, force = false): Promise<void> {
-    await (await begin(job, signal, force))?.done
+  async function run(job: { flowId: string; stretch: number }, signal: AbortSignal): Promise<void> {
+    await (await begin(job, signal, false))?.done
   }
 
-  /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
   /**
    * Runs `fn` unless this replica drives the flow or is taking its lease already: a store gives
    * the lease again to the owner that holds it, so two takers here would both get it.
@@ -360,6 +352,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     }
   }
 
+  /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
   function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
     return exclusive(job.flowId, () => beginExclusive(job, signal, force))
   }
@@ -419,6 +412,8 @@ export function createIdentificationService(options: IdentificationServiceOption
       }
     }
     let queued = 0
+    /** The signature of the stored view (`d.record.view`): a poll compares against it, not a new stringify. */
+    let shownSig = signature(record.view)
     /** The inbox sequence number the last queued write carries. */
     let writtenSeq = record.appliedSeq
     const write = (s: IdentificationSnapshot) => {
@@ -443,6 +438,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         if (!next) return d.stop('lost') // fenced: another replica took the flow over
         const before = d.record.view
         d.record = next
+        shownSig = signature(next.view)
         // The last write of a flow that waits for a person, or ended: no actor any more.
         if (queued === 0 && !draining) settle()
         changed(next, before)
@@ -460,7 +456,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         // Only what matters is written: a change of state or view, an applied event. A worker's
         // deadline or a still-pending status is not worth a round trip to the store: after a
         // restore the worker arms its deadline again.
-        if (entered || pendingHistory.length > 0 || applied !== writtenSeq || signature(viewOf(id, s, 0)) !== signature(d.record.view)) write(s)
+        if (entered || pendingHistory.length > 0 || applied !== writtenSeq || signature(viewOf(id, s, 0)) !== shownSig) write(s)
       },
       onError: (err) => {
         report(err, id)
@@ -471,7 +467,6 @@ export function createIdentificationService(options: IdentificationServiceOption
       id,
       userKey: `${record.userType}:${record.userId}`,
       epoch,
-      host,
       record,
       writes: Promise.resolve(),
       validUntil: clock.now() + leaseMs * 0.9,
@@ -692,8 +687,7 @@ export function createIdentificationService(options: IdentificationServiceOption
   }
 
   /** How long `start` and `restart` wait for initiate (which retries until the phase deadline). */
-  const initiateLimit = resolveInput({ userId: 1, userType: 0, ...shared }).polling.phaseTimeoutMs + 2 * leaseMs + depTimeout
-  const initiateWaitMs = () => initiateLimit
+  const initiateWaitMs = resolvedShared.polling.phaseTimeoutMs + 2 * leaseMs + depTimeout
   const pastInitiating = (c: FlowChange) => c.view.state !== 'idle' && c.view.state !== 'initiating'
 
   const open = async (call: string) => {
@@ -746,7 +740,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     for (let attempt = 0; attempt < 3; attempt++) {
       const previous = await dep('findByUser', () => store.findByUser(o.userType, o.userId))
       if (previous && !previous.ended) {
-        if (!o.restart) return waitFor(previous.id, pastInitiating, initiateWaitMs())
+        if (!o.restart) return waitFor(previous.id, pastInitiating, initiateWaitMs)
         await act('start', previous.id, { type: 'CANCEL' }, true)
       }
       const id = globalThis.crypto.randomUUID()
@@ -767,11 +761,11 @@ export function createIdentificationService(options: IdentificationServiceOption
       )
       if (!created) {
         if (o.restart && !record.ended) continue // another start won the race: cancel that one too
-        return waitFor(record.id, pastInitiating, initiateWaitMs())
+        return waitFor(record.id, pastInitiating, initiateWaitMs)
       }
       changed(record, undefined)
       await coord('dispatch', () => coordinator.dispatch(id, 1))
-      return waitFor(id, pastInitiating, initiateWaitMs(), () => {
+      return waitFor(id, pastInitiating, initiateWaitMs, () => {
         if (!drivers.has(id)) applyParked(id).catch((err: unknown) => report(err, id))
       })
     }
@@ -845,7 +839,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     retry: (id) => act('retry', id, { type: 'RETRY' }),
     async restart(id) {
       const view = await act('restart', id, { type: 'RESTART' })
-      return pastInitiating({ id: view.id, version: view.version, appliedSeq: 0, view }) ? view : waitFor(view.id, pastInitiating, initiateWaitMs())
+      return pastInitiating({ id: view.id, version: view.version, appliedSeq: 0, view }) ? view : waitFor(view.id, pastInitiating, initiateWaitMs)
     },
     cancel: (id) => act('cancel', id, { type: 'CANCEL' }),
     async history(id) {

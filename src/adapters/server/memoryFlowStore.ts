@@ -74,7 +74,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
       if (existing) return { created: false, record: unpack(existing) }
       if (flows.has(flow.id)) throw new Error(`memory flow store: flow ${flow.id} exists`)
       const t = now()
-      const stored = pack({ ...copy(flow), version: 1, appliedSeq: 0, lease: null, createdAt: t, updatedAt: t })
+      const stored = pack({ ...flow, version: 1, appliedSeq: 0, lease: null, createdAt: t, updatedAt: t })
       flows.set(flow.id, stored)
       newestByUser.set(userKey(flow.userType, flow.userId), flow.id)
       if (!stored.meta.ended) unfinishedByUser.set(userKey(flow.userType, flow.userId), flow.id)
