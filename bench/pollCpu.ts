@@ -18,32 +18,42 @@ export interface PollCpuFigures {
 const constantFetch = (async () =>
   new Response(PROCESSING_BODY, { status: 200, headers: { 'content-type': 'application/json' } })) as unknown as typeof fetch
 
+/**
+ * Runs `a` and `b` (each a batch, in µs per poll) in `rounds` pairs, alternating which goes first,
+ * and takes the ratio of each adjacent pair: load on the machine then weighs on both sides of a
+ * ratio alike. Resolves with the medians.
+ */
+async function pairedRounds(rounds: number, a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: number; b: number; ratio: number }> {
+  const as: number[] = []
+  const bs: number[] = []
+  const ratios: number[] = []
+  for (let r = 0; r < rounds; r++) {
+    let x: number
+    let y: number
+    if (r % 2 === 0) {
+      x = await a()
+      y = await b()
+    } else {
+      y = await b()
+      x = await a()
+    }
+    as.push(x)
+    bs.push(y)
+    ratios.push(x / y)
+  }
+  return { a: round(median(as)), b: round(median(bs)), ratio: round(median(ratios)) }
+}
+
 async function alternate(fetchFn: typeof fetch, baseUrl: string, polls: number, rounds: number): Promise<PollCpuFigures> {
   // Warm-up: JIT both paths.
   await libraryPolls(fetchFn, baseUrl, Math.min(2000, polls))
   await barePolls(fetchFn, baseUrl, Math.min(2000, polls))
-  const lib: number[] = []
-  const bare: number[] = []
-  const ratios: number[] = []
-  for (let r = 0; r < rounds; r++) {
-    // Alternate which side goes first, and take the ratio of each adjacent pair: load on the
-    // machine then weighs on both sides of a ratio alike.
-    const libRound = async () => (await cpuMicros(() => libraryPolls(fetchFn, baseUrl, polls))) / polls
-    const bareRound = async () => (await cpuMicros(() => barePolls(fetchFn, baseUrl, polls))) / polls
-    let ll: number
-    let bb: number
-    if (r % 2 === 0) {
-      ll = await libRound()
-      bb = await bareRound()
-    } else {
-      bb = await bareRound()
-      ll = await libRound()
-    }
-    lib.push(ll)
-    bare.push(bb)
-    ratios.push(ll / bb)
-  }
-  return { polls, rounds, libraryMicrosPerPoll: round(median(lib)), bareMicrosPerPoll: round(median(bare)), ratio: round(median(ratios)) }
+  const m = await pairedRounds(
+    rounds,
+    async () => (await cpuMicros(() => libraryPolls(fetchFn, baseUrl, polls))) / polls,
+    async () => (await cpuMicros(() => barePolls(fetchFn, baseUrl, polls))) / polls,
+  )
+  return { polls, rounds, libraryMicrosPerPoll: m.a, bareMicrosPerPoll: m.b, ratio: m.ratio }
 }
 
 const round = (x: number) => Math.round(x * 100) / 100
@@ -77,24 +87,10 @@ export async function pollCpuOtelNoSdk(polls = 20_000, rounds = 9): Promise<{ po
   const base = 'https://bench.invalid'
   await libraryPolls(constantFetch, base, Math.min(2000, polls), undefined, onRequest)
   await libraryPolls(constantFetch, base, Math.min(2000, polls))
-  const withT: number[] = []
-  const without: number[] = []
-  const ratios: number[] = []
-  for (let r = 0; r < rounds; r++) {
-    const a = async () => (await cpuMicros(() => libraryPolls(constantFetch, base, polls, undefined, onRequest))) / polls
-    const b = async () => (await cpuMicros(() => libraryPolls(constantFetch, base, polls))) / polls
-    let x: number
-    let y: number
-    if (r % 2 === 0) {
-      x = await a()
-      y = await b()
-    } else {
-      y = await b()
-      x = await a()
-    }
-    withT.push(x)
-    without.push(y)
-    ratios.push(x / y)
-  }
-  return { polls, rounds, withMicrosPerPoll: round(median(withT)), withoutMicrosPerPoll: round(median(without)), ratio: round(median(ratios)) }
+  const m = await pairedRounds(
+    rounds,
+    async () => (await cpuMicros(() => libraryPolls(constantFetch, base, polls, undefined, onRequest))) / polls,
+    async () => (await cpuMicros(() => libraryPolls(constantFetch, base, polls))) / polls,
+  )
+  return { polls, rounds, withMicrosPerPoll: m.a, withoutMicrosPerPoll: m.b, ratio: m.ratio }
 }

@@ -15,7 +15,7 @@ import { createHttpApi, type HttpApiOptions } from '../../src/adapters/http/http
 import { TenNPayError } from '../../src/adapters/http/errors.js'
 import { createPasswordGrantTokenSource, type PasswordGrantOptions } from '../../src/adapters/node/tokenSource.js'
 import type { ErrorKind, IdentificationApi } from '../../src/machine/types.js'
-import { closeAll, deferred, manualClock, startLoopback } from '../adapters/http/loopback.js'
+import { CALLS, closeAll, deferred, invoke, manualClock, rejection, startLoopback } from '../adapters/http/loopback.js'
 
 const TOKEN = 'tok-HYGIENE-3f9a.b_c-Z0'
 const TOKEN2 = 'tok-HYGIENE-refreshed-77'
@@ -56,26 +56,6 @@ function scan(err: unknown): void {
     expect(Object.keys(e.cause as object).every((k) => k === 'name' || k === 'message' || k === 'code')).toBe(true)
     for (const v of Object.values(e.cause as object)) expect(typeof v).toBe('string')
   }
-}
-
-type Call = 'getStatus' | 'initiate' | 'finalize'
-const CALLS: Call[] = ['getStatus', 'initiate', 'finalize']
-
-function invoke(api: IdentificationApi, call: Call): Promise<unknown> {
-  if (call === 'getStatus') return api.getStatus({ userId: 7, userType: 0 })
-  if (call === 'initiate') return api.initiate({ userId: 7, isRestartIdentification: false, correlationType: 0 })
-  return api.finalize({ userId: 7, bTrustAppCallBackId: null, correlationType: 0 })
-}
-
-async function rejection(p: Promise<unknown>): Promise<TenNPayError> {
-  const err = await p.then(
-    () => {
-      throw new Error('expected a rejection')
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(TenNPayError)
-  return err as TenNPayError
 }
 
 /** The bearer token the request carried (the refreshed one on the retry after a 401). */

@@ -8,9 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createHttpApi as createWithFetch, type HttpApiOptions } from '../../../src/adapters/http/httpApi.js'
 import { createNodeTransport } from '../../../src/adapters/node/nodeTransport.js'
 import type { HttpAnswer } from '../../../src/adapters/http/transport.js'
-import { TenNPayError } from '../../../src/adapters/http/errors.js'
 import type { IdentificationApi } from '../../../src/machine/types.js'
-import { closeAll, deferred, manualClock, startLoopback, streamHuge } from './loopback.js'
+import { CALLS, closeAll, deferred, invoke, manualClock, rejection, startLoopback, streamHuge } from './loopback.js'
 
 const TOKEN = 'tok-SOCKET-SECRET-42'
 
@@ -43,26 +42,6 @@ function createHttpApi(o: HttpApiOptions & { onHeaders?: () => void }): Identifi
       return a
     },
   })
-}
-
-type Call = 'getStatus' | 'initiate' | 'finalize'
-const CALLS: Call[] = ['getStatus', 'initiate', 'finalize']
-
-function invoke(api: IdentificationApi, call: Call): Promise<unknown> {
-  if (call === 'getStatus') return api.getStatus({ userId: 7, userType: 0 })
-  if (call === 'initiate') return api.initiate({ userId: 7, isRestartIdentification: false, correlationType: 0 })
-  return api.finalize({ userId: 7, bTrustAppCallBackId: null, correlationType: 0 })
-}
-
-async function rejection(p: Promise<unknown>): Promise<TenNPayError> {
-  const err = await p.then(
-    () => {
-      throw new Error('expected a rejection')
-    },
-    (e: unknown) => e,
-  )
-  expect(err).toBeInstanceOf(TenNPayError)
-  return err as TenNPayError
 }
 
 describe('redirects are never followed', () => {

@@ -4,7 +4,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { expect } from 'vitest'
+import { TenNPayError } from '../../../src/adapters/http/errors.js'
 import type { Clock } from '../../../src/machine/clock.js'
+import type { IdentificationApi } from '../../../src/machine/types.js'
 
 /** A request as the server saw it (body cut at 64 KiB). */
 export interface SeenRequest {
@@ -147,4 +150,27 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   let resolve!: (v: T) => void
   const promise = new Promise<T>((r) => (resolve = r))
   return { promise, resolve }
+}
+
+/** The client's three calls, for tests that run each. */
+export type Call = 'getStatus' | 'initiate' | 'finalize'
+export const CALLS: Call[] = ['getStatus', 'initiate', 'finalize']
+
+/** Makes one of the client's calls for user 7. */
+export function invoke(api: IdentificationApi, call: Call): Promise<unknown> {
+  if (call === 'getStatus') return api.getStatus({ userId: 7, userType: 0 })
+  if (call === 'initiate') return api.initiate({ userId: 7, isRestartIdentification: false, correlationType: 0 })
+  return api.finalize({ userId: 7, bTrustAppCallBackId: null, correlationType: 0 })
+}
+
+/** The `TenNPayError` a call rejects with (fails the test when it resolves, or rejects with something else). */
+export async function rejection(p: Promise<unknown>): Promise<TenNPayError> {
+  const err = await p.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(TenNPayError)
+  return err as TenNPayError
 }
