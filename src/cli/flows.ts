@@ -1,3 +1,4 @@
+import type { SqliteFlowReader } from '../adapters/node/sqliteFlowStore.js'
 import type { FlowHistoryEntry, FlowListFilter, FlowRecord, FlowState } from '../adapters/server/types.js'
 import type { UserType } from '../machine/types.js'
 import { EXIT, UsageError, type CliIo } from './io.js'
@@ -9,13 +10,8 @@ export interface FlowSource {
   schema?: string
 }
 
-interface Reader {
-  get(id: string): Promise<FlowRecord | undefined>
-  findByUser(userType: UserType, userId: number): Promise<FlowRecord | undefined>
-  history(id: string): Promise<FlowHistoryEntry[]>
-  listFlows(filter?: FlowListFilter): Promise<FlowRecord[]>
-  close(): Promise<void>
-}
+/** What the command reads through: the SQLite reader, or the PostgreSQL store as it is. */
+type Reader = Pick<SqliteFlowReader, 'get' | 'findByUser' | 'history' | 'listFlows' | 'close'>
 
 /** Opens the flows for reading: SQLite read-only (no lease: a running service keeps its file), PostgreSQL without migrating. */
 async function open(source: FlowSource): Promise<Reader> {
@@ -26,7 +22,7 @@ async function open(source: FlowSource): Promise<Reader> {
   }
   const { createPostgresFlowStore } = await import('../adapters/postgres/postgresFlowStore.js')
   const store = createPostgresFlowStore({ connectionString: source.postgres!, migrate: false, ...(source.schema && { schema: source.schema }) })
-  return { get: store.get, findByUser: store.findByUser, history: store.history, listFlows: store.listFlows!, close: () => store.close() }
+  return store
 }
 
 /** `10m`, `2h`, `3d`, `90s` → milliseconds. */

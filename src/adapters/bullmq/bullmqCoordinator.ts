@@ -234,7 +234,8 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
   /** The commands connection and the queue, created by the first call. */
   function ready() {
     if (closed) return Promise.reject(closedError('call'))
-    base ??= (async () => {
+    if (base) return base
+    base = (async () => {
       const mods = await load()
       if (closed) throw closedError('call')
       const commands = open(mods.ioredis, 'commands', {

@@ -119,7 +119,7 @@ function secretsOf(password: string | undefined): string[] {
 }
 
 /** `text` without the secrets and without any `user:password@` of a URL. */
-export function scrub(text: string, secrets: readonly string[]): string {
+function scrub(text: string, secrets: readonly string[]): string {
   let out = text.replace(/(\/\/[^:@/\s]*:)[^@\s]*@/g, '$1[redacted]@')
   for (const s of secrets) if (s.length > 0) out = out.split(s).join('[redacted]')
   return out

@@ -96,6 +96,26 @@ const MIGRATIONS: Record<number, string> = {
       )`,
 }
 
+/** The reads the store and the read-only reader share. */
+const READ_SQL = {
+  byId: 'SELECT * FROM flows WHERE id = ?',
+  latest: 'SELECT * FROM flows WHERE user_type = ? AND user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1',
+  history: 'SELECT entry FROM history WHERE flow_id = ? ORDER BY n',
+  counts:
+    'SELECT COALESCE(SUM(working = 1 AND ended = 0), 0) AS working, COALESCE(SUM(working = 0 AND ended = 0), 0) AS parked, COALESCE(SUM(ended = 1), 0) AS ended FROM flows',
+}
+
+type SqliteConstructor = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean }) => SqliteDatabase
+
+/** Loads `better-sqlite3` (an optional peer) when first needed; the error names the package and the install command. */
+function loadBetterSqlite3(caller: string): SqliteConstructor {
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as SqliteConstructor
+  } catch (err) {
+    throw new Error(`${caller} needs the better-sqlite3 package (version 12 on Node 20): npm install better-sqlite3@12`, { cause: err })
+  }
+}
+
 /**
  * Opens (creating when missing) a SQLite file through `better-sqlite3` 12, loaded when first
  * needed, and migrates it to {@link SQLITE_SCHEMA_VERSION}.
@@ -103,12 +123,7 @@ const MIGRATIONS: Record<number, string> = {
  */
 export function openSqliteFile(path: string, caller: string): SqliteDatabase {
   if (typeof path !== 'string' || path === '') throw new TypeError(`${caller}: path must be a non-empty string`)
-  let Database: new (path: string) => SqliteDatabase
-  try {
-    Database = createRequire(import.meta.url)('better-sqlite3') as typeof Database
-  } catch (err) {
-    throw new Error(`${caller} needs the better-sqlite3 package (version 12 on Node 20): npm install better-sqlite3@12`, { cause: err })
-  }
+  const Database = loadBetterSqlite3(caller)
   const db = new Database(path)
   try {
     db.pragma('journal_mode = WAL')
@@ -276,18 +291,18 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
   if (!Number.isFinite(fileLeaseMs) || fileLeaseMs <= 0) throw new TypeError(`SQLite flow store: fileLeaseMs must be a positive number (got ${String(fileLeaseMs)})`)
 
   const S = {
-    byId: db.prepare('SELECT * FROM flows WHERE id = ?'),
+    byId: db.prepare(READ_SQL.byId),
     unfinished: db.prepare('SELECT * FROM flows WHERE user_type = ? AND user_id = ? AND ended = 0'),
-    latest: db.prepare('SELECT * FROM flows WHERE user_type = ? AND user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1'),
+    latest: db.prepare(READ_SQL.latest),
     insert: db.prepare(
       `INSERT INTO flows (id, user_type, user_id, version, state, working, ended, stretch, flow, view, applied_seq, lease_owner, lease_epoch, lease_until, created_at, updated_at)
-       VALUES (@id, @userType, @userId, 1, @state, @working, @ended, @stretch, @flow, @view, 0, NULL, 0, 0, @t, @t)`,
+       VALUES (@id, @userType, @userId, 1, @state, @working, @ended, @stretch, @flow, @view, 0, NULL, 0, 0, @t, @t) RETURNING *`,
     ),
     update: db.prepare(
       `UPDATE flows SET version = version + 1, state = @state, working = @working, ended = @ended, stretch = @stretch,
-       flow = @flow, view = @view, applied_seq = @appliedSeq, updated_at = @t WHERE id = @id`,
+       flow = @flow, view = @view, applied_seq = @appliedSeq, updated_at = @t WHERE id = @id RETURNING *`,
     ),
-    setLease: db.prepare('UPDATE flows SET lease_owner = ?, lease_epoch = ?, lease_until = ? WHERE id = ?'),
+    setLease: db.prepare('UPDATE flows SET lease_owner = ?, lease_epoch = ?, lease_until = ? WHERE id = ? RETURNING *'),
     renewLease: db.prepare('UPDATE flows SET lease_until = ? WHERE id = ?'),
     releaseLease: db.prepare('UPDATE flows SET lease_until = 0 WHERE id = ? AND lease_owner = ? AND lease_epoch = ?'),
     append: db.prepare('INSERT INTO inbox (flow_id, event, received_by, at) VALUES (?, ?, ?, ?)'),
@@ -297,11 +312,11 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     historyLast: db.prepare('SELECT COALESCE(MAX(n), 0) AS n FROM history WHERE flow_id = ?'),
     historyAdd: db.prepare('INSERT INTO history (flow_id, n, entry) VALUES (?, ?, ?)'),
     historyTrim: db.prepare('DELETE FROM history WHERE flow_id = ? AND n <= ?'),
-    history: db.prepare('SELECT entry FROM history WHERE flow_id = ? ORDER BY n'),
+    history: db.prepare(READ_SQL.history),
     orphans: db.prepare(
       'SELECT id, stretch FROM flows WHERE working = 1 AND (@all = 1 OR lease_owner IS NULL OR lease_until <= @t) ORDER BY updated_at, rowid LIMIT @limit',
     ),
-    counts: db.prepare('SELECT ended, working, COUNT(*) AS n FROM flows GROUP BY ended, working'),
+    counts: db.prepare(READ_SQL.counts),
     fileLease: db.prepare('SELECT owner, pid, hostname, since, until FROM service_lease WHERE id = 1'),
     takeFile: db.prepare(
       `INSERT INTO service_lease (id, owner, pid, hostname, since, until) VALUES (1, @owner, @pid, @hostname, @since, @until)
@@ -392,7 +407,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     const existing = S.unfinished.get(flow.userType, flow.userId) as FlowRow | undefined
     if (existing) return { created: false, record: toRecord(existing) }
     if (flowRow(flow.id)) throw new Error(`SQLite flow store: flow ${flow.id} exists`)
-    S.insert.run({
+    const row = S.insert.get({
       id: flow.id,
       userType: flow.userType,
       userId: flow.userId,
@@ -403,9 +418,9 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
       flow: JSON.stringify(flow.flow),
       view: JSON.stringify(flow.view),
       t: now(),
-    })
+    }) as FlowRow
     addHistory(flow.id, history)
-    return { created: true, record: toRecord(flowRow(flow.id)!) }
+    return { created: true, record: toRecord(row) }
   })
 
   const writeFlow = write((id: string, expectedVersion: number, changes: FlowWrite, fence?: { owner: string; epoch: number }) => {
@@ -417,7 +432,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
       const other = S.unfinished.get(r.user_type, r.user_id) as FlowRow | undefined
       if (other && other.id !== id) throw new UnfinishedFlowExistsError(r.user_type, r.user_id, other.id)
     }
-    S.update.run({
+    const row = S.update.get({
       id,
       state: changes.state,
       working: bit(changes.working),
@@ -427,11 +442,11 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
       view: JSON.stringify(changes.view),
       appliedSeq: changes.appliedSeq,
       t: now(),
-    })
+    }) as FlowRow
     addHistory(id, changes.history)
     // Applied events are in the history now; the inbox keeps only what is still to apply.
     S.dropApplied.run(id, changes.appliedSeq)
-    return toRecord(flowRow(id)!)
+    return toRecord(row)
   })
 
   const acquireLease = write((id: string, owner: string, ttlMs: number, o?: { force?: boolean }) => {
@@ -439,8 +454,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     if (!r) return null
     const t = now()
     if (!o?.force && r.lease_owner !== null && r.lease_until > t && r.lease_owner !== owner) return null
-    S.setLease.run(owner, r.lease_epoch + 1, t + ttlMs, id)
-    return toRecord(flowRow(id)!)
+    return toRecord(S.setLease.get(owner, r.lease_epoch + 1, t + ttlMs, id) as FlowRow)
   })
 
   const renewLeases = write((owner: string, leases: { id: string; epoch: number }[], ttlMs: number) => {
@@ -516,11 +530,8 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     },
     async counts(): Promise<FlowCounts> {
       read()
-      const c = { working: 0, parked: 0, ended: 0 }
-      for (const row of S.counts.all() as { ended: number; working: number; n: number }[]) {
-        c[row.ended === 1 ? 'ended' : row.working === 1 ? 'working' : 'parked'] += row.n
-      }
-      return c
+      const c = S.counts.get() as FlowCounts
+      return { working: c.working, parked: c.parked, ended: c.ended }
     },
   }
 }
@@ -574,8 +585,6 @@ export function createSqliteFlowStore(path: string, options: SqliteFlowStoreOpti
   const { takeFile: _take, releaseFile, ...store } = core
   return {
     ...store,
-    exclusive: true,
-    kind: 'SQLite',
     async close() {
       if (closed) return
       closed = true
@@ -605,22 +614,17 @@ export interface SqliteFlowReader extends Pick<FlowStore, 'get' | 'history' | 'c
  */
 export function openSqliteFlowReader(path: string): SqliteFlowReader {
   if (typeof path !== 'string' || path === '') throw new TypeError('openSqliteFlowReader: path must be a non-empty string')
-  let Database: new (path: string, o: { readonly: boolean; fileMustExist: boolean }) => SqliteDatabase
-  try {
-    Database = createRequire(import.meta.url)('better-sqlite3') as typeof Database
-  } catch (err) {
-    throw new Error('openSqliteFlowReader needs the better-sqlite3 package (version 12 on Node 20): npm install better-sqlite3@12', { cause: err })
-  }
+  const Database = loadBetterSqlite3('openSqliteFlowReader')
   const db = new Database(path, { readonly: true, fileMustExist: true })
   const version = db.pragma('user_version', { simple: true }) as number
   if (version !== SQLITE_SCHEMA_VERSION) {
     db.close()
     throw new Error(`openSqliteFlowReader: ${path} has schema version ${version}, this library reads version ${SQLITE_SCHEMA_VERSION} (open it once with the service to migrate it)`)
   }
-  const byId = db.prepare('SELECT * FROM flows WHERE id = ?')
-  const latest = db.prepare('SELECT * FROM flows WHERE user_type = ? AND user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1')
-  const history = db.prepare('SELECT entry FROM history WHERE flow_id = ? ORDER BY n')
-  const counts = db.prepare('SELECT COALESCE(SUM(working = 1 AND ended = 0), 0) AS working, COALESCE(SUM(working = 0 AND ended = 0), 0) AS parked, COALESCE(SUM(ended = 1), 0) AS ended FROM flows')
+  const byId = db.prepare(READ_SQL.byId)
+  const latest = db.prepare(READ_SQL.latest)
+  const history = db.prepare(READ_SQL.history)
+  const counts = db.prepare(READ_SQL.counts)
   const list = db.prepare(
     `SELECT * FROM flows WHERE (@state IS NULL OR state = @state) AND (@reason IS NULL OR json_extract(view, '$.failure.reason') = @reason)
        AND (@userType IS NULL OR user_type = @userType) AND (@userId IS NULL OR user_id = @userId) AND (@before IS NULL OR updated_at < @before)

@@ -1,3 +1,4 @@
+import { isFlowId } from '../server/identificationService.js'
 import type { SnapshotStore } from './snapshotStore.js'
 import { flowStoreOn, openSqliteFile, type SqliteFlowStore, type SqliteFlowStoreOptions } from './sqliteFlowStore.js'
 
@@ -18,8 +19,6 @@ export type SqliteSnapshotStore = Omit<Required<SnapshotStore>, 'get'> &
     /** Gives the file lease up (when the service took it) and closes the database. Synchronous; the promise is resolved. */
     close(): Promise<void>
   }
-
-const FLOW_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * A store in one SQLite file, through `better-sqlite3` version 12 (an optional peer
@@ -73,11 +72,9 @@ export function createSqliteSnapshotStore(path: string, options: SqliteFlowStore
   const { takeFile: _take, releaseFile, get: getFlow, ...flowMethods } = flows
   return {
     ...flowMethods,
-    exclusive: true,
-    kind: 'SQLite',
     async get<T>(key: string): Promise<T | undefined> {
       open()
-      if (FLOW_ID.test(key)) {
+      if (isFlowId(key)) {
         const record = await getFlow(key)
         if (record) return record as T
       }

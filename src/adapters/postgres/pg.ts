@@ -35,7 +35,7 @@ export interface PgPool {
 }
 
 /** The part of `pg.PoolConfig` the store sets for a pool of its own. */
-export interface OwnPoolConfig {
+interface OwnPoolConfig {
   connectionString: string
   max: number
   connectionTimeoutMillis: number
@@ -49,7 +49,7 @@ export interface OwnPoolConfig {
 type PoolConstructor = new (config: OwnPoolConfig) => PgPool & { on(event: 'error', listener: (err: Error) => void): unknown }
 
 /** The install hint every method rejects with when `pg` cannot be loaded. */
-export const PG_MISSING = 'createPostgresFlowStore needs the pg package (version 8), an optional peer dependency: npm install pg@8'
+const PG_MISSING = 'createPostgresFlowStore needs the pg package (version 8), an optional peer dependency: npm install pg@8'
 
 /** Loads `pg` (only when the store makes its own pool). */
 export async function loadPool(): Promise<PoolConstructor> {
@@ -101,7 +101,7 @@ export function secretsOf(connectionString: string | undefined): string[] {
 }
 
 /** A message with every secret, URL user info and `password=` value replaced. */
-export function redact(message: string, secrets: readonly string[]): string {
+function redact(message: string, secrets: readonly string[]): string {
   let m = message
   for (const s of secrets) m = m.split(s).join('[redacted]')
   return m.replace(/\/\/[^@/\s]*@/g, '//[redacted]@').replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1[redacted]')

@@ -6,6 +6,7 @@ import {
   HISTORY_LIMIT,
   type FlowCounts,
   type FlowHistoryEntry,
+  type FlowListFilter,
   type FlowRecord,
   type FlowState,
   type FlowStore,
@@ -77,6 +78,8 @@ export interface PostgresFlowStore extends FlowStore {
   readonly schema: string
   /** Sets up the pool and the schema now instead of on first use (fail fast at start-up). */
   ready(): Promise<void>
+  /** Flows by state, failure reason, user or age, most recently changed first (`10npay-id flows`). */
+  listFlows(filter?: FlowListFilter): Promise<FlowRecord[]>
   /** Ends the store's own pool (a `pool` passed in stays open); later calls reject. */
   close(): Promise<void>
 }
@@ -327,19 +330,19 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
         throw storeError('creating the pool', err, secrets)
       }
     }
+    let version: number | undefined
     try {
-      if (migrate) {
-        await migratePostgresSchema(pool, { schema, timeoutMs: migrationTimeoutMs })
-      } else {
-        const version = await schemaVersion(pool, schema)
-        if (version > SCHEMA_VERSION) throw new SchemaTooNewError(schema, version)
-        if (version !== SCHEMA_VERSION) {
-          throw new Error(`PostgreSQL flow store: schema "${schema}" is at version ${version}, this code needs ${SCHEMA_VERSION} (migrate: false; run the migrations)`)
-        }
-      }
+      if (migrate) await migratePostgresSchema(pool, { schema, timeoutMs: migrationTimeoutMs })
+      else version = await schemaVersion(pool, schema)
     } catch (err) {
-      if (err instanceof SchemaTooNewError || (err instanceof Error && err.message.startsWith('PostgreSQL flow store:'))) throw err
+      if (err instanceof SchemaTooNewError) throw err
       throw storeError('setting up the store', err, secrets)
+    }
+    if (version !== undefined) {
+      if (version > SCHEMA_VERSION) throw new SchemaTooNewError(schema, version)
+      if (version !== SCHEMA_VERSION) {
+        throw new Error(`PostgreSQL flow store: schema "${schema}" is at version ${version}, this code needs ${SCHEMA_VERSION} (migrate: false; run the migrations)`)
+      }
     }
     return pool
   }
