@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { isLoopbackHost } from '../adapters/http/transport.js'
 import { identificationMachine } from '../machine/identificationMachine.js'
 import { chartToMermaid } from '../machine/chart.js'
 import { SCENARIOS, type Scenario } from '../simulator/scenarios.js'
@@ -26,12 +27,10 @@ const baseUrl = (v: string) => {
   throw new InvalidArgumentError('--base-url must be an absolute http(s) URL.')
 }
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i
-
 /** `http:` only on loopback or with --allow-insecure-http, as `createHttpApi` requires: a usage error, not a failed call. */
 function checkInsecure(o: Record<string, unknown>): void {
   const u = new URL(o['baseUrl'] as string)
-  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname) && !o['allowInsecureHttp']) {
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && !o['allowInsecureHttp']) {
     throw new UsageError('--base-url must be https: (http: only for loopback hosts, or with --allow-insecure-http)')
   }
 }

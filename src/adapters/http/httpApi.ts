@@ -19,7 +19,7 @@ import {
   statusRequestSchema,
   statusResponseSchema,
 } from './schemas.js'
-import { answerOf, checkServiceUrl, exchange, type HttpAnswer, type HttpTransport } from './transport.js'
+import { answerOf, checkServiceUrl, exchange, fetchTransport, type HttpAnswer, type HttpTransport } from './transport.js'
 
 /** Returns an access token; with `forceRefresh` a fresh one (the last one was refused). */
 export type GetAccessToken = (o: { forceRefresh: boolean }) => string | Promise<string>
@@ -176,7 +176,8 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
   type Start = (bearer: string, signal: AbortSignal) => Promise<HttpAnswer>
 
   /** The one request path of the three calls. */
-  async function send<T>(call: string, url: string, start: Start, schema: Schema<T>, opts: RequestOptions | undefined): Promise<T> {
+  async function send<T>(method: 'GET' | 'POST', url: string, start: Start, schema: Schema<T>, opts: RequestOptions | undefined): Promise<T> {
+    const call = `${method} ${url}`
     const signal = opts?.signal
     signal?.throwIfAborted()
     const used: string[] = []
@@ -185,7 +186,6 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
       const forceRefresh = attempt > 0
       const bearer = await token(forceRefresh, call)
       used.push(bearer)
-      signal?.throwIfAborted()
       const r = await exchange({ start: (s) => start(bearer, s), url, timeoutMs: timeout, maxBytes, clock, signal })
       if (r.type === 'response') {
         const status = r.status
@@ -276,6 +276,9 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
       ? (bearer, signal) => transport({ method: 'POST', url: `${prefix}${path}`, headers: { ...headers(bearer), 'content-type': 'application/json' }, body: JSON.stringify(json), signal })
       : async (bearer, signal) => answerOf(await client.post(path, { json, headers: headers(bearer), signal }))
 
+  /** The status GET: the transport, or `fetch` through the same shape. */
+  const sendGet = transport ?? fetchTransport(doFetch)
+
   const INITIATE = 'Enrollment/initiate-external-identification'
   const FINALIZE = 'Enrollment/finalize-external-identification'
 
@@ -283,7 +286,7 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
     async initiate(req: InitiateRequest, opts?: RequestOptions): Promise<StatusResponse> {
       const body: Record<string, unknown> = { ...check(initiateRequestSchema, req, 'initiate') }
       for (const k of OPTIONAL_INITIATE) if (body[k] === null || body[k] === undefined) delete body[k]
-      return toStatus(await send(`POST ${prefix}${INITIATE}`, `${prefix}${INITIATE}`, post(INITIATE, body), statusResponseSchema, opts))
+      return toStatus(await send('POST', `${prefix}${INITIATE}`, post(INITIATE, body), statusResponseSchema, opts))
     },
     async getStatus(req: { userId: number; userType: UserType }, opts?: RequestOptions): Promise<StatusResponse> {
       // The hot path: a plain check for the valid case, the schema's message for the other.
@@ -292,11 +295,9 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
       const url = `${prefix}Enrollment/${userId}/${userType}/true/get-identification-process-status`
       return toStatus(
         await send(
-          `GET ${url}`,
+          'GET',
           url,
-          transport
-            ? (bearer, signal) => transport({ method: 'GET', url, headers: headers(bearer), signal })
-            : async (bearer, signal) => answerOf(await doFetch(url, { method: 'GET', headers: headers(bearer), signal, redirect: 'manual' })),
+          (bearer, signal) => sendGet({ method: 'GET', url, headers: headers(bearer), signal }),
           statusResponseSchema,
           opts,
         ),
@@ -304,7 +305,7 @@ export function createHttpApi(options: HttpApiOptions): IdentificationApi {
     },
     async finalize(req: FinalizeRequest, opts?: RequestOptions): Promise<FinalizeResponse> {
       const body = check(finalizeRequestSchema, req, 'finalize')
-      return send(`POST ${prefix}${FINALIZE}`, `${prefix}${FINALIZE}`, post(FINALIZE, body), finalizeResponseSchema, opts)
+      return send('POST', `${prefix}${FINALIZE}`, post(FINALIZE, body), finalizeResponseSchema, opts)
     },
   }
 }

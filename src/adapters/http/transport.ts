@@ -85,9 +85,7 @@ export function answerOf(response: Response): HttpAnswer {
       if (!body) return null
       reader ??= body.getReader()
       const { done, value } = await reader.read()
-      if (done) return null
-      if (!(value instanceof Uint8Array)) throw new TypeError('the response body yielded something other than bytes')
-      return value
+      return done ? null : value // exchange() checks that it is bytes
     },
     cancel(reason) {
       if (reader) reader.cancel(reason).catch(noop)
@@ -219,6 +217,9 @@ function safeCancel(a: HttpAnswer | undefined): void {
 
 const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i
 
+/** A loopback host name as `URL.hostname` gives it: `localhost`, `127.x.y.z` or `[::1]`. */
+export const isLoopbackHost = (hostname: string): boolean => LOOPBACK.test(hostname)
+
 /**
  * Checks a service URL option: `https:`, or `http:` on a loopback host (`localhost`,
  * `127.x.y.z`, `[::1]`) or with `allowInsecureHttp`; no credentials in it.
@@ -234,7 +235,7 @@ export function checkServiceUrl(fn: string, option: string, value: unknown, allo
   if (url.username !== '' || url.password !== '') {
     throw new TypeError(`${fn}: ${option} must not contain credentials (user:password@)`)
   }
-  const ok = url.protocol === 'https:' || (url.protocol === 'http:' && (allowInsecureHttp || LOOPBACK.test(url.hostname)))
+  const ok = url.protocol === 'https:' || (url.protocol === 'http:' && (allowInsecureHttp || isLoopbackHost(url.hostname)))
   if (!ok) {
     throw new TypeError(`${fn}: ${option} must be https: (http: only for loopback hosts or with allowInsecureHttp: true); got ${String(value)}`)
   }

@@ -69,8 +69,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
       if (protocol !== 'http:' && protocol !== 'https:') throw new TypeError(`createNodeTransport: ${protocol} URLs are not supported`)
       const signal = r.signal
       if (signal.aborted) throw signal.reason
-      const headers: Record<string, string> = { ...r.headers }
-      if (r.body !== undefined) headers['content-length'] = String(Buffer.byteLength(r.body))
+      const headers = r.body === undefined ? r.headers : { ...r.headers, 'content-length': String(Buffer.byteLength(r.body)) }
       const request = (protocol === 'https:' ? https : http).request(url, { method: r.method, agent: agents[protocol], headers })
       let settled = false
       const onAbort = () => request.destroy(signal.reason instanceof Error ? signal.reason : new Error('the request was aborted'))

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../../machine/clock.js'
 import { TenNPayError, kindForStatus, parseRetryAfter, plainCause } from '../http/errors.js'
 import { redact } from '../../machine/redact.js'
 import { tokenResponseSchema } from '../http/schemas.js'
-import { answerOf, checkServiceUrl, exchange } from '../http/transport.js'
+import { checkServiceUrl, exchange, fetchTransport } from '../http/transport.js'
 
 /** Options of {@link createPasswordGrantTokenSource}. */
 export interface PasswordGrantOptions {
@@ -109,7 +109,7 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
   if (!clock || typeof clock.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
     throw new TypeError(`${fn}: clock must have setTimeout and clearTimeout`)
   }
-  const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+  const post = fetchTransport(options.fetch ?? ((input, init) => globalThis.fetch(input, init)))
   const now = options.now ?? (() => clock.now())
   const margin = options.refreshMarginMs ?? 30_000
   const timeoutMs = options.requestTimeoutMs ?? 10_000
@@ -145,18 +145,14 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
     if (options.scope) body.set('scope', options.scope)
     const r = await exchange({
       url: options.tokenUrl,
-      start: async (signal) =>
-        answerOf(await doFetch(options.tokenUrl, {
+      start: (signal) =>
+        post({
           method: 'POST',
-          headers: {
-            authorization: `Basic ${basic}`,
-            'content-type': 'application/x-www-form-urlencoded',
-            accept: 'application/json',
-          },
-          body,
+          url: options.tokenUrl,
+          headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+          body: body.toString(),
           signal,
-          redirect: 'manual',
-        })),
+        }),
       timeoutMs,
       maxBytes,
       clock,
@@ -165,8 +161,10 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
       case 'aborted': // no caller signal here; kept for completeness
       case 'timeout':
         throw fail('timeout', r.type === 'timeout' && r.phase === 'body' ? `${call}: the body did not arrive within ${timeoutMs} ms` : `${call}: no answer within ${timeoutMs} ms`)
-      case 'network':
-        throw fail('network', `${call}: network error: ${plainCause(r.error, secrets).message}`, { cause: plainCause(r.error, secrets) })
+      case 'network': {
+        const cause = plainCause(r.error, secrets)
+        throw fail('network', `${call}: network error: ${cause.message}`, { cause })
+      }
       case 'redirect':
         // Not retryable: following it would send the password elsewhere; the URL is wrong.
         throw fail('rejected', `${call} answered ${r.status > 0 ? `${r.status}, ` : 'with '}a redirect, which is not followed: check tokenUrl`, r.status > 0 ? { httpStatus: r.status } : {})
@@ -212,8 +210,11 @@ export function createPasswordGrantTokenSource(options: PasswordGrantOptions): P
     const jittered = Math.min(BACKOFF_MAX_MS, base * (1 - BACKOFF_JITTER + 2 * BACKOFF_JITTER * Math.random()))
     const retryAfter = err instanceof TenNPayError ? (err.retryAfterMs ?? 0) : 0
     blockedUntil = now() + Math.max(jittered, retryAfter)
-    lastError =
-      err instanceof TenNPayError ? err : fail('network', `${call}: ${plainCause(err, secrets).message}`, { cause: plainCause(err, secrets) })
+    if (err instanceof TenNPayError) lastError = err
+    else {
+      const cause = plainCause(err, secrets)
+      lastError = fail('network', `${call}: ${cause.message}`, { cause })
+    }
   }
 
   /** The last error again, saying until when no request is sent. */
