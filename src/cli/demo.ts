@@ -3,7 +3,7 @@ import { createNodeTransport } from '../adapters/node/nodeTransport.js'
 import { runIdentification } from '../adapters/node/runIdentification.js'
 import { createPasswordGrantTokenSource } from '../adapters/node/tokenSource.js'
 import { topState } from '../machine/persistence.js'
-import type { Scenario } from '../simulator/scenarios.js'
+import { SCENARIO_SLOWDOWN, type Scenario } from '../simulator/scenarios.js'
 import { startSimulator } from '../simulator/server.js'
 import type { InspectOption } from '../machine/inspect.js'
 import { EXIT, secs, UsageError, type CliIo } from './io.js'
@@ -23,13 +23,6 @@ export interface DemoOptions {
   /** Watch the flow in Stately's inspector: the port of `@statelyai/inspect`'s inspector server. */
   inspectPort?: number
 }
-
-/**
- * How much longer than the default timings a scenario's provider takes (`slow`: six times, as
- * src/simulator/scenarios.ts says); the demo's phase deadline grows with it so that every
- * scenario that should finalize does.
- */
-export const SCENARIO_SLOWDOWN: Partial<Record<Scenario, number>> = { slow: 6 }
 
 /**
  * Starts the simulator on a free loopback port and runs one whole flow through

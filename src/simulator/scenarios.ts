@@ -14,6 +14,12 @@ export type Scenario = 'happy' | 'slow' | 'flaky' | 'vendor-error' | 'timeout' |
 /** Every scenario name. */
 export const SCENARIOS: readonly Scenario[] = ['happy', 'slow', 'flaky', 'vendor-error', 'timeout', 'expired-token', 'unknown-user']
 
+/**
+ * How much longer than the configured timings a scenario's provider takes (`slow`: six times);
+ * the demo's phase deadline grows with it so that every scenario that should finalize does.
+ */
+export const SCENARIO_SLOWDOWN: Partial<Record<Scenario, number>> = { slow: 6 }
+
 /** How long the simulated provider takes (milliseconds). */
 export interface SimulatorTiming {
   /**

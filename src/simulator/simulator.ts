@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono'
 import { donePage, stepPage } from './pages.js'
-import { FLAKY_PATTERN, type Behaviour, type Scenario, type StepFault, type SimulatorTiming } from './scenarios.js'
+import { FLAKY_PATTERN, SCENARIO_SLOWDOWN, type Behaviour, type Scenario, type StepFault, type SimulatorTiming } from './scenarios.js'
 import { drawFault, drawTokenFault, seededRandom, type Fault, type FaultProfile } from './faults.js'
 import { hugeBody, trickleBody } from './bodies.js'
 
@@ -268,7 +268,7 @@ export function createSimulator(options: SimulatorOptions = {}): Simulator {
           ? problem(c, 503, 'Service Unavailable')
           : null
   const isFault = (b: string): b is StepFault => b === 'unauthorized' || b === 'rejected' || b === 'unavailable'
-  const scale = (userId: number) => (scenarioOf(userId) === 'slow' ? 6 : 1)
+  const scale = (userId: number) => SCENARIO_SLOWDOWN[scenarioOf(userId)] ?? 1
 
   let tokenCountLocal = 0
   function issueToken(): string {
