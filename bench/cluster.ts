@@ -23,6 +23,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { createTestDatabase, type TestDatabase } from '../test/cluster/pgHelpers.js'
+import { deleteRedisPrefix } from '../test/cluster/redisHelpers.js'
 import { quantile } from './common.js'
 import { nowMs, startBenchProvider, type BenchProvider, type ProviderRequest } from './clusterProvider.js'
 import { appendClusterRun, CLUSTER_TARGETS, writeClusterSection, type ClusterResults, type ClusterRun } from './clusterReport.js'
@@ -301,7 +302,7 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
     (cleaned ??= (async () => {
       await Promise.all(replicas.map((r) => stopReplica(r.child)))
       await provider.close()
-      if (prefix) await deleteRedisPrefix(prefix).catch((e: unknown) => log(`    could not delete the Redis keys ${prefix}:*: ${String(e)}`))
+      if (prefix) await deleteBenchKeys(prefix).catch((e: unknown) => log(`    could not delete the Redis keys ${prefix}:*: ${String(e)}`))
       if (db) await db.drop().catch((e: unknown) => log(`    could not drop the database ${db!.name}: ${String(e)}`))
       if (dir) rmSync(dir, { recursive: true, force: true })
     })())
@@ -482,23 +483,10 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
 const cleanups = new Set<() => Promise<void>>()
 
 /** Deletes every key of this run's prefix (and nothing else). */
-async function deleteRedisPrefix(prefix: string): Promise<number> {
+/** Deletes the run's Redis keys: only a prefix this bench made (`tenpay-bench-` and 12 hex digits). */
+async function deleteBenchKeys(prefix: string): Promise<number> {
   if (!/^tenpay-bench-[0-9a-f]{12}$/.test(prefix)) throw new Error(`refusing to delete keys of prefix ${prefix}`)
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  await redis.connect()
-  try {
-    let deleted = 0
-    let cursor = '0'
-    for (let i = 0; i < 100_000; i++) {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) deleted += await redis.del(...keys)
-      if (cursor === '0') break
-    }
-    return deleted
-  } finally {
-    redis.disconnect()
-  }
+  return deleteRedisPrefix(prefix, REDIS_URL)
 }
 
 // ——— figures ———

@@ -8,16 +8,15 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
 import type { Browser } from 'playwright-core'
 import { describe, expect, it } from 'vitest'
 import { startSimulator, type RunningSimulator } from '../../src/simulator/server.js'
 import { createTestDatabase, type TestDatabase } from '../cluster/pgHelpers.js'
+import { deleteRedisPrefix, REDIS_URL } from '../cluster/redisHelpers.js'
 import { launchChromium } from './browser.js'
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const REDIS_URL = process.env['TENPAY_REDIS_URL'] ?? 'redis://127.0.0.1:6379'
 /** How long a replica may take to exit by itself after SIGTERM. */
 const EXIT_MS = 8_000
 
@@ -81,24 +80,6 @@ async function startReplica(name: string, args: string[]): Promise<ReplicaProces
       clearTimeout(timer)
       return { code, signal, ms: Date.now() - t0, killed }
     },
-  }
-}
-
-/** Deletes the keys under `${prefix}:` (and only those); answers how many there were. */
-async function deleteRedisKeys(prefix: string): Promise<number> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  await redis.connect()
-  try {
-    let n = 0
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length) n += await redis.del(...keys)
-    } while (cursor !== '0')
-    return n
-  } finally {
-    redis.disconnect()
   }
 }
 
@@ -220,7 +201,7 @@ describe('backend example, two replicas', () => {
     } finally {
       await browser?.close().catch(() => {})
       await Promise.all(replicas.map((r) => r.stop(2_000).catch(() => {})))
-      const deleted = await deleteRedisKeys(prefix).catch((e: unknown) => (console.warn(`Redis cleanup: ${String(e)}`), -1))
+      const deleted = await deleteRedisPrefix(prefix).catch((e: unknown) => (console.warn(`Redis cleanup: ${String(e)}`), -1))
       await db?.drop().catch((e: unknown) => console.warn(`PostgreSQL cleanup: ${String(e)}`))
       await sim?.close()
       if (deleted >= 0) console.info(`cluster e2e: deleted ${deleted} Redis keys under ${prefix}:`)
