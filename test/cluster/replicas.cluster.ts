@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createPostgresFlowStore } from '../../src/adapters/postgres/index.js'
 import { call, startCluster, waitUntil, type Cluster, type Replica } from './fixtures/cluster.js'
 
 let cluster: Cluster | undefined
@@ -198,9 +199,18 @@ describe('a cluster under load', () => {
     const final = await waitUntil('every flow finalized', states, (c) => c['finalized'] === N, 180_000, 1000)
     expect(final).toEqual({ finalized: N })
     expect(cluster.sim.overlaps).toBe(0)
+    const { log } = cluster.sim
     for (const u of users) {
-      const mine = cluster.sim.log.filter((l) => l.userId === u)
-      expect(mine.filter((l) => l.endpoint === 'initiate')).toHaveLength(1)
+      const mine = log.filter((l) => l.userId === u)
+      // On failure: the user's requests as the provider saw them (endpoint, replica, ms after the
+      // first, answer), the flow's history in the store, and what every replica reported.
+      if (mine.filter((l) => l.endpoint === 'initiate').length !== 1) {
+        const store = createPostgresFlowStore({ connectionString: cluster!.db.url, migrate: false })
+        const history = await store.history(flows.get(u)!.id).finally(() => store.close())
+        const requests = mine.map((l) => [l.endpoint, l.replica, l.at - mine[0]!.at, l.status])
+        const reported = cluster!.all.map((r) => `${r.name}: ${r.stderr().slice(-3000)}`).join('\n')
+        expect.fail(`user ${u}: ${JSON.stringify(requests)}\n${JSON.stringify(history)}\n${reported}`)
+      }
       const payloads = new Set(mine.filter((l) => l.endpoint === 'finalize').map((l) => JSON.stringify(l.body)))
       expect(payloads.size).toBe(1)
     }
