@@ -205,10 +205,11 @@ describe('a cluster under load', () => {
       // On failure: the user's requests as the provider saw them (endpoint, replica, ms after the
       // first, answer), the flow's history in the store, and what every replica reported.
       if (mine.filter((l) => l.endpoint === 'initiate').length !== 1) {
+        const id = flows.get(u)!.id
         const store = createPostgresFlowStore({ connectionString: cluster!.db.url, migrate: false })
-        const history = await store.history(flows.get(u)!.id).finally(() => store.close())
+        const history = await store.history(id).finally(() => store.close())
         const requests = mine.map((l) => [l.endpoint, l.replica, l.at - mine[0]!.at, l.status])
-        const reported = cluster!.all.map((r) => `${r.name}: ${r.stderr().slice(-3000)}`).join('\n')
+        const reported = cluster!.all.map((r) => `${r.name}: ${r.stderr().split('\n').filter((l) => l.includes(id)).join('\n').slice(-3000)}`).join('\n')
         expect.fail(`user ${u}: ${JSON.stringify(requests)}\n${JSON.stringify(history)}\n${reported}`)
       }
       const payloads = new Set(mine.filter((l) => l.endpoint === 'finalize').map((l) => JSON.stringify(l.body)))
