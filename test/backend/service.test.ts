@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest'
 import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
 import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import { FlowActionError } from '../../src/adapters/server/errors.js'
-import type { FlowStore, FlowView } from '../../src/adapters/server/types.js'
+import type { CoordinatorHandlers, FlowCoordinator, FlowStore, FlowView } from '../../src/adapters/server/types.js'
+import type { IdentificationApi } from '../../src/machine/types.js'
 import { flush, simSetup, until } from '../helpers.js'
 
 
@@ -136,6 +137,112 @@ describe('identification service', () => {
     const { service } = setup()
     await expect(service.start({ userId: 0, userType: 0 })).rejects.toThrow(/userId/)
     await expect(service.start({ userId: 1, userType: 5 as 0 })).rejects.toThrow(/userType/)
+    await service.close()
+  })
+})
+
+describe('identification service: a driver whose last write is on its way', () => {
+  /** Waits on real time (the gates below are real promises) until `cond` holds. */
+  async function real(cond: () => boolean, what: string) {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10))
+    expect(cond(), what).toBe(true)
+  }
+
+  it('is not driven a second time here: the inbox read comes back and start() looks again while the write of initiate\'s answer is held → one initiate', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let releaseEvents!: () => void
+    const eventsGate = new Promise<void>((r) => (releaseEvents = r))
+    let releaseWrite!: () => void
+    const writeGate = new Promise<void>((r) => (releaseWrite = r))
+    let firstEvents = true
+    let writeHeld = false
+    const store: FlowStore = {
+      ...inner,
+      async events(id, after) {
+        if (firstEvents) {
+          firstEvents = false
+          await eventsGate
+        }
+        return inner.events(id, after)
+      },
+      async write(id, version, w, fence) {
+        if (w.state === 'identifying' && !writeHeld) {
+          writeHeld = true
+          await writeGate
+        }
+        return inner.write(id, version, w, fence)
+      },
+    }
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const started = service.start({ userId: 21, userType: 0 })
+    await real(() => writeHeld, 'initiate answered and its write is held')
+    releaseEvents() // the driver's first inbox read comes back while that write is on its way
+    await new Promise((r) => setTimeout(r, 2300)) // start() re-reads the flow (every 2 s) and nudges it
+    releaseWrite()
+    const view = await started
+    expect(view.state).toBe('identifying')
+    expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
+    expect((await service.get(view.id))?.version).toBe(2)
+    await service.close()
+  })
+
+  it('hands a flow over only once the request on its way is answered and written: a job given up mid-initiate and run again at once → one initiate', async () => {
+    const env = simSetup()
+    const store = createMemoryFlowStore({ now: () => env.clock.now() })
+    // The provider takes initiate at once; its answer is held until the test lets it go (the
+    // request honours its signal, as a transport does).
+    let releaseAnswer!: () => void
+    const answerGate = new Promise<void>((r) => (releaseAnswer = r))
+    let taken = false
+    const api: IdentificationApi = {
+      ...env.api,
+      async initiate(req, o) {
+        const answer = await env.api.initiate(req, o)
+        taken = true
+        await new Promise<void>((resolve, reject) => {
+          void answerGate.then(resolve)
+          o?.signal?.addEventListener('abort', () => reject(o.signal!.reason), { once: true })
+        })
+        return answer
+      },
+    }
+    // A coordinator whose jobs the test can give up, as BullMQ does when a job's lock is lost.
+    const jobs: AbortController[] = []
+    let handlers: CoordinatorHandlers | undefined
+    const coordinator: FlowCoordinator = {
+      distributed: false,
+      kind: 'test',
+      async start(h) {
+        handlers = h
+      },
+      async dispatch(flowId, stretch) {
+        const job = new AbortController()
+        jobs.push(job)
+        void Promise.resolve().then(() => handlers!.run({ flowId, stretch }, job.signal)).catch(() => {})
+      },
+      async notifyInbox(flowId) {
+        handlers?.inbox(flowId)
+      },
+      async notifyChange(change) {
+        handlers?.change(change)
+      },
+      async ping() {},
+      async close() {
+        for (const job of jobs) job.abort()
+      },
+    }
+    const service = createIdentificationService({ api, store, coordinator, clock: env.clock })
+    const started = service.start({ userId: 22, userType: 0 })
+    await real(() => taken, 'the provider took initiate; its answer is held')
+    const id = (await store.findByUser(0, 22))!.id
+    jobs[0]!.abort() // the job is given up…
+    await coordinator.dispatch(id, 1) // …and handed back, and run again here at once
+    await flush()
+    releaseAnswer()
+    const view = await started
+    expect(view.state).toBe('identifying')
+    expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
     await service.close()
   })
 })

@@ -163,6 +163,11 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
 
   let handlers: CoordinatorHandlers | undefined
   let closed = false
+  /**
+   * Set once close() has waited for the running stretches: from then on no command is sent.
+   * Until then a stretch that is handing over may still store its last change and announce it.
+   */
+  let shut = false
   let closing: Promise<void> | undefined
   let starting: Promise<void> | undefined
   let base: Promise<{ mods: { bullmq: BullMQ; ioredis: IORedis }; commands: Conn; queue: Queue }> | undefined
@@ -233,8 +238,9 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
 
   /** The commands connection and the queue, created by the first call. */
   function ready() {
-    if (closed) return Promise.reject(closedError('call'))
+    if (shut) return Promise.reject(closedError('call'))
     if (base) return base
+    if (closed) return Promise.reject(closedError('call'))
     base = (async () => {
       const mods = await load()
       if (closed) throw closedError('call')
@@ -285,7 +291,7 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
 
   /** A call through the commands connection, bounded by `commandTimeoutMs`. */
   function call<T>(what: string, fn: (b: Awaited<ReturnType<typeof ready>>) => Promise<T>): Promise<T> {
-    if (closed) return Promise.reject(closedError(what))
+    if (shut) return Promise.reject(closedError(what))
     const gaveUp = new AbortController()
     const p = ready().then(async (b) => {
       await connected(b.commands, what, gaveUp.signal)
@@ -481,6 +487,7 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
       // Abort every running stretch; wait for them (a run that ignores its signal is abandoned after lockDurationMs).
       for (const [, r] of running) abort(r, 'closed')
       const settled = await settles(Promise.all([...processing]), lockMs)
+      shut = true
       if (watchdog) clearInterval(watchdog)
       watchdog = undefined
       // BullMQ's graceful close waits for Redis; when the worker's connection is down, force it.

@@ -154,6 +154,8 @@ const signature = (v: FlowView) => JSON.stringify([v.state, v.url, v.failure, v.
 /** A flow this replica drives. */
 interface Driver {
   id: string
+  /** Driven for a coordinator's job (its signal aborts when the job is given up). */
+  job: boolean
   /** `${userType}:${userId}`: the workers name the flow by its user. */
   userKey: string
   epoch: number
@@ -218,6 +220,11 @@ export function createIdentificationService(options: IdentificationServiceOption
   const drivers = new Map<string, Driver>()
   /** Flows whose lease this replica is taking right now (see `exclusive`). */
   const claiming = new Set<string>()
+  /**
+   * Drivers stopped here whose last writes and lease release are still on their way, by flow:
+   * the store gives the lease again to this replica, so a new driver must wait for them.
+   */
+  const leaving = new Map<string, Promise<void>>()
   /** The same drivers by user: one unfinished flow per user, so at most one driver each. */
   const driversByUser = new Map<string, Driver>()
   // One chart for every flow. Every request checks the lease first: a replica that lost it
@@ -335,7 +342,7 @@ export function createIdentificationService(options: IdentificationServiceOption
   // ——— driving a working stretch ———
 
   async function run(job: { flowId: string; stretch: number }, signal: AbortSignal): Promise<void> {
-    await (await begin(job, signal, false))?.done
+    await (await begin(job, signal, false, true))?.done
   }
 
   /**
@@ -343,6 +350,8 @@ export function createIdentificationService(options: IdentificationServiceOption
    * the lease again to the owner that holds it, so two takers here would both get it.
    */
   async function exclusive<T>(id: string, fn: () => Promise<T | undefined>): Promise<T | undefined> {
+    // A driver stopped here a moment ago may still be writing: what it writes comes first.
+    for (let left = leaving.get(id); left; left = leaving.get(id)) await left
     if (claiming.has(id) || drivers.has(id)) return undefined
     claiming.add(id)
     try {
@@ -353,12 +362,14 @@ export function createIdentificationService(options: IdentificationServiceOption
   }
 
   /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
-  function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
-    return exclusive(job.flowId, () => beginExclusive(job, signal, force))
+  function begin(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean, fromJob: boolean): Promise<Driver | undefined> {
+    return exclusive(job.flowId, () => beginExclusive(job, signal, force, fromJob))
   }
 
-  async function beginExclusive(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean): Promise<Driver | undefined> {
+  async function beginExclusive(job: { flowId: string; stretch: number }, signal: AbortSignal, force: boolean, fromJob: boolean): Promise<Driver | undefined> {
     if (closed || signal.aborted) return undefined
+    // The lease runs from when the store was asked, not from when its answer came back.
+    let takenAt = clock.now()
     let record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
     if (!record) {
       // Another replica holds the lease: a live one renews it, a dead one's runs out. Wait for
@@ -367,6 +378,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       const held = await dep('get', () => store.get(job.flowId))
       const wait = held?.lease ? Math.min(leaseMs, held.lease.until - clock.now()) + 50 : 0
       if (!held?.working || wait <= 0 || !(await pause(wait, signal))) return undefined
+      takenAt = clock.now()
       record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs))
       if (!record) return undefined // it is alive: it drives the flow
     }
@@ -382,14 +394,21 @@ export function createIdentificationService(options: IdentificationServiceOption
       await dep('releaseLease', () => store.releaseLease(record.id, owner, epoch)).catch(() => {})
       return undefined
     }
-    return drive(record, epoch, restored.snapshot, signal)
+    return drive(record, epoch, restored.snapshot, signal, takenAt, fromJob)
   }
 
-  function drive(record: FlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal): Driver {
+  function drive(record: FlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal, takenAt: number, job = false): Driver {
     const id = record.id
     let resolveDone!: () => void
     const done = new Promise<void>((r) => (resolveDone = r))
     let stopped = false
+    /** Stopped because the lease is lost or in doubt: writes still queued are dropped. */
+    let fenced = false
+    /** Provider requests on their way (started, not answered). */
+    let inflight = 0
+    /** Set while a hand-over waits for the request on its way; stops the driver at once. */
+    let handOver: (() => void) | undefined
+    let handOverTimer: ReturnType<typeof setTimeout> | undefined
     let applied = record.appliedSeq
     let draining = false
     let pendingHistory: FlowHistoryEntry[] = []
@@ -424,17 +443,20 @@ export function createIdentificationService(options: IdentificationServiceOption
       const seq = applied
       writtenSeq = seq
       queued++
+      // A write counts as queued until the store answered: the flow parks (settle) only once its
+      // last write is stored, never while that write is on its way.
       d.writes = d.writes.then(async () => {
-        queued--
-        if (stopped) return
+        if (fenced) return void queued--
         const w = writeOf(id, s, persisted, d.record.version, d.record.stretch, seq, d.record.view, history)
         let next: FlowRecord | null
         try {
           next = await dep('write', () => store.write(id, d.record.version, w, { owner, epoch }))
         } catch (err) {
+          queued--
           report(err, id)
           return d.stop('failed') // the lease runs out; the flow resumes from its last stored state
         }
+        queued--
         if (!next) return d.stop('lost') // fenced: another replica took the flow over
         const before = d.record.view
         d.record = next
@@ -465,16 +487,22 @@ export function createIdentificationService(options: IdentificationServiceOption
     })
     const d: Driver = {
       id,
+      job,
       userKey: `${record.userType}:${record.userId}`,
       epoch,
       record,
       writes: Promise.resolve(),
-      validUntil: clock.now() + leaseMs * 0.9,
+      validUntil: takenAt + leaseMs * 0.9,
       done,
       request(operation) {
         const at = clock.now()
         const span = phase?.request(operation)
+        inflight++
         return (result) => {
+          inflight--
+          // The worker hands the answer to the chart right after this, in the same turn, and its
+          // write is queued then: the hand-over waits for that, and for no other request.
+          if (handOver && inflight === 0) queueMicrotask(handOver)
           safe(() => span?.(result))
           // The history keeps the latest requests of a stretch (a long wait polls many times).
           if (pendingRequests.length >= MAX_PENDING_REQUESTS) pendingRequests.shift()
@@ -490,6 +518,10 @@ export function createIdentificationService(options: IdentificationServiceOption
         }
       },
       check() {
+        if (handOver) {
+          handOver()
+          throw new Error(`identification service: flow ${id} is being handed over`)
+        }
         // A request starts only while a good part of the lease is left: one still on its way when
         // the lease runs out elsewhere would overlap with the next owner's.
         if (stopped || clock.now() + leaseMs / 4 >= d.validUntil) {
@@ -499,19 +531,19 @@ export function createIdentificationService(options: IdentificationServiceOption
       },
       stop(why) {
         if (stopped) return
-        stopped = true
-        host.stop()
-        phase?.end(why === 'parked' ? 'parked' : why === 'ended' ? 'ended' : 'handed-over')
-        phase = undefined
-        signal.removeEventListener('abort', onAbort)
-        drivers.delete(id)
-        if (driversByUser.get(d.userKey) === d) driversByUser.delete(d.userKey)
-        const last = d.writes
-        void last.then(async () => {
-          if (why !== 'lost' && why !== 'failed') await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
-          if (why === 'ended') ended(d.record.view, d.record.flow.trace)
-          resolveDone()
-        })
+        if (why === 'closed') {
+          if (handOver) return // waiting already
+          if (inflight > 0) {
+            // Handed over (closing, or the stretch's job given up) while a request is on its way:
+            // it finishes and its answer is written first, or whoever drives the flow next sends
+            // it again (a second initiate). Nothing new starts meanwhile (check); the wait ends at
+            // the latest when the lease may (validUntil), and within dependencyTimeoutMs.
+            handOver = () => halt('closed')
+            handOverTimer = setTimeout(handOver, Math.min(depTimeout, Math.max(0, d.validUntil - clock.now())))
+            return
+          }
+        }
+        halt(why)
       },
       drain() {
         if (stopped || draining) return
@@ -535,6 +567,31 @@ export function createIdentificationService(options: IdentificationServiceOption
             settle()
           })
       },
+    }
+    /** Stops the actor and lets go of the flow (see {@link Driver.stop}). */
+    function halt(why: Parameters<Driver['stop']>[0]) {
+      if (stopped) return
+      clearTimeout(handOverTimer)
+      handOver = undefined
+      stopped = true
+      fenced = why === 'lost' || why === 'failed'
+      host.stop()
+      phase?.end(why === 'parked' ? 'parked' : why === 'ended' ? 'ended' : 'handed-over')
+      phase = undefined
+      signal.removeEventListener('abort', onAbort)
+      drivers.delete(id)
+      if (driversByUser.get(d.userKey) === d) driversByUser.delete(d.userKey)
+      const left: Promise<void> = d.writes
+        .then(async () => {
+          if (why !== 'lost' && why !== 'failed') await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
+          if (why === 'ended') ended(d.record.view, d.record.flow.trace)
+        })
+        .catch((e: unknown) => report(e, id))
+        .finally(() => {
+          if (leaving.get(id) === left) leaving.delete(id)
+          resolveDone()
+        })
+      leaving.set(id, left)
     }
     const onAbort = () => d.stop('closed')
     signal.addEventListener('abort', onAbort, { once: true })
@@ -589,6 +646,7 @@ export function createIdentificationService(options: IdentificationServiceOption
   /** Applies a parked flow's inbox; resolves with the stretch to queue when the flow has work again. */
   async function applyParkedExclusive(id: string): Promise<number | undefined> {
     if (closed) return undefined
+    const takenAt = clock.now()
     const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
     if (!record) return // driven elsewhere: that replica applies it
     const epoch = record.lease!.epoch
@@ -596,7 +654,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       // Working but nobody drives it (a job not taken yet, or lost): drive it here.
       const restored = restoreFlow(record.flow, record.userId, record.userType)
       if ('snapshot' in restored) {
-        void drive(record, epoch, restored.snapshot, new AbortController().signal)
+        void drive(record, epoch, restored.snapshot, new AbortController().signal, takenAt)
         return
       }
     }
@@ -788,7 +846,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     if (store.exclusive) {
       // One process: leases left by an earlier process of this store are ours to take over.
       const left = await dep('orphans', () => store.orphans(10_000, { includeHeld: true }))
-      await Promise.all(left.map((o) => begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true).catch((err: unknown) => report(err, o.id))))
+      await Promise.all(left.map((o) => begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true, false).catch((err: unknown) => report(err, o.id))))
     }
     if (telemetry?.observeCounts) safe(() => telemetry.observeCounts!(() => dep('counts', () => store.counts())))
     scheduleRenew()
@@ -811,6 +869,13 @@ export function createIdentificationService(options: IdentificationServiceOption
         .catch((err: unknown) => report(err))
         .finally(() => !closed && scheduleReconcile(leaseMs / 2))
     }, delay)
+  }
+
+  /** Resolves once every driver is done, or after twice the dependency timeout (a hand-over and its last write). */
+  function handedOver(list: Driver[]): Promise<void> {
+    if (list.length === 0) return Promise.resolve()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    return Promise.race([Promise.all(list.map((d) => d.done)), new Promise<void>((r) => (timer = setTimeout(r, 2 * depTimeout + 100)))]).then(() => clearTimeout(timer))
   }
 
   return {
@@ -878,11 +943,17 @@ export function createIdentificationService(options: IdentificationServiceOption
       clock.clearTimeout(renewTimer)
       clock.clearTimeout(reconcileTimer)
       await ready.catch(() => {})
-      const all = [...drivers.values()]
+      // Each driver hands its flow over: a request on its way is answered and written first (at
+      // most dependencyTimeoutMs), then the lease is given back. The flows driven here outside a
+      // job go first, while the coordinator can still announce their last change; then the
+      // coordinator aborts the stretches it runs, waits for them and hands them back.
+      const own = [...drivers.values()].filter((d) => !d.job)
+      for (const d of own) d.stop('closed')
+      await handedOver(own)
       await coordinator.close().catch((err: unknown) => report(err))
-      for (const d of [...drivers.values()]) if (!all.includes(d)) all.push(d)
-      for (const d of all) d.stop('closed')
-      await Promise.all(all.map((d) => Promise.race([d.done, new Promise((r) => setTimeout(r, depTimeout + 100))])))
+      const rest = [...drivers.values()]
+      for (const d of rest) d.stop('closed')
+      await handedOver(rest)
     },
   }
 }
