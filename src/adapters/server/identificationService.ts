@@ -131,7 +131,9 @@ export interface IdentificationService {
   health(): Promise<{ ok: boolean; store: string; coordinator: string; counts?: { working: number; parked: number; ended: number }; error?: string }>
   /**
    * Stops taking work, stops every actor, waits for its last writes and gives its leases back
-   * (other replicas, or the next process, go on with the flows). Nothing runs after it.
+   * (other replicas, or the next process, go on with the flows). A provider request already on
+   * its way is answered and its answer written first (at most `dependencyTimeoutMs`), so that
+   * whoever goes on with the flow does not send it again. Nothing runs after it.
    */
   close(): Promise<void>
 }
