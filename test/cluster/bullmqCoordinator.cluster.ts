@@ -75,6 +75,17 @@ function replica(name: string, run?: (job: { flowId: string; stretch: number }, 
 /** Resolves when `signal` is aborted. */
 const aborted = (signal: AbortSignal) => new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })))
 
+/** Replica A, with `lockDurationMs`, running one stretch whose first run waits until its signal aborts (later runs end at once). */
+async function firstRunWaitsForAbort(lockDurationMs: number) {
+  const a = coordinator({ lockDurationMs })
+  const f = randomUUID()
+  const ra = replica('A', (_job, signal) => (ra.runs.length === 1 ? aborted(signal) : Promise.resolve()))
+  await a.start(ra.handlers)
+  await a.dispatch(f, 1)
+  await waitFor(() => ra.runs.length === 1, 5000, 'the stretch to start')
+  return { f, ra, signal: ra.runs[0]!.signal }
+}
+
 async function keysUnder(p: string): Promise<string[]> {
   const keys: string[] = []
   let cursor = '0'
@@ -312,13 +323,7 @@ describe('createBullMQCoordinator', () => {
 
   it('aborts the run signal when the lock renewal fails (lock deleted in Redis); the stalled check queues the stretch again', async () => {
     const lockDurationMs = 2000
-    const a = coordinator({ lockDurationMs })
-    const f = randomUUID()
-    const ra = replica('A', (_job, signal) => (ra.runs.length === 1 ? aborted(signal) : Promise.resolve()))
-    await a.start(ra.handlers)
-    await a.dispatch(f, 1)
-    await waitFor(() => ra.runs.length === 1, 5000, 'the stretch to start')
-    const signal = ra.runs[0]!.signal
+    const { f, ra, signal } = await firstRunWaitsForAbort(lockDurationMs)
     expect(await admin.del(`${jobKey(f, 1)}:lock`)).toBe(1)
     const t0 = Date.now()
     await waitFor(() => signal.aborted, lockDurationMs, 'the signal to be aborted')
@@ -335,13 +340,7 @@ describe('createBullMQCoordinator', () => {
 
   it('aborts the run signal after the event loop was frozen for longer than the lock', async () => {
     const lockDurationMs = 1000
-    const a = coordinator({ lockDurationMs })
-    const f = randomUUID()
-    const ra = replica('A', (_job, signal) => (ra.runs.length === 1 ? aborted(signal) : Promise.resolve()))
-    await a.start(ra.handlers)
-    await a.dispatch(f, 1)
-    await waitFor(() => ra.runs.length === 1, 5000, 'the stretch to start')
-    const signal = ra.runs[0]!.signal
+    const { signal } = await firstRunWaitsForAbort(lockDurationMs)
     let abortedAt = 0
     signal.addEventListener('abort', () => (abortedAt = Date.now()))
     const end = Date.now() + 1.5 * lockDurationMs
