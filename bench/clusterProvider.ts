@@ -107,3 +107,119 @@ export async function startBenchProvider(options: { latencyMs: number; timing: S
     })
   return p
 }
+
+/**
+ * The provider as the parent process sees it when the provider runs in a process of its own
+ * (`forkBenchProvider`): the driver of the benchmark — standing in for 2 000 browsers — no longer
+ * shares the event loop of the process whose clock measures the poll lag.
+ */
+export interface ForkedBenchProvider {
+  url: string
+  /** `sim.act` in the provider's process; resolves once it is applied (before the redirect is sent). */
+  act(userId: number, phase: 'identification' | 'signing', outcome: 'success' | 'fail'): Promise<void>
+  /** What the provider has seen so far: every request, the overlapping polls. */
+  seen(): Promise<{ log: ProviderRequest[]; overlaps: number }>
+  /** Starts counting the provider process's CPU and event-loop delay (the beginning of the workload). */
+  resetStats(): Promise<void>
+  /** CPU seconds and event-loop delay p99 of the provider's process since `resetStats`. */
+  stats(): Promise<{ cpuSeconds: number; eventLoopDelayP99Ms: number }>
+  /** Stops the server and the process. */
+  close(): Promise<void>
+}
+
+/** Forks this module as the provider's process (`BENCH_PROVIDER_CHILD=1`) and talks to it over IPC; each call bounded to 30 s. */
+export async function forkBenchProvider(options: { latencyMs: number; timing: SimulatorTiming }): Promise<ForkedBenchProvider> {
+  const { fork } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const child = fork(fileURLToPath(import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_PROVIDER_CHILD: '1', BENCH_PROVIDER_OPTIONS: JSON.stringify(options) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  })
+  let next = 0
+  const waiting = new Map<number, (m: ProviderMessage) => void>()
+  child.on('message', (m: ProviderMessage) => {
+    const w = m.id !== undefined ? waiting.get(m.id) : undefined
+    if (w) {
+      waiting.delete(m.id!)
+      w(m)
+    }
+  })
+  const ask = (m: Omit<ProviderMessage, 'id'>): Promise<ProviderMessage> =>
+    new Promise((resolve, reject) => {
+      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`the bench provider's process has exited (${child.exitCode ?? child.signalCode})`))
+      const id = next++
+      const t = setTimeout(() => {
+        waiting.delete(id)
+        reject(new Error(`the bench provider did not answer '${m.type}' within 30 s`))
+      }, 30_000)
+      waiting.set(id, (a) => {
+        clearTimeout(t)
+        resolve(a)
+      })
+      child.send({ ...m, id })
+    })
+  const ready = await ask({ type: 'ready' })
+  return {
+    url: ready.url!,
+    act: async (userId, phase, outcome) => void (await ask({ type: 'act', userId, phase, outcome })),
+    seen: async () => {
+      const a = await ask({ type: 'seen' })
+      return { log: a.log!, overlaps: a.overlaps! }
+    },
+    resetStats: async () => void (await ask({ type: 'reset' })),
+    stats: async () => {
+      const a = await ask({ type: 'stats' })
+      return { cpuSeconds: a.cpuSeconds!, eventLoopDelayP99Ms: a.eventLoopDelayP99Ms! }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
+        child.once('exit', () => {
+          clearTimeout(t)
+          resolve()
+        })
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+interface ProviderMessage {
+  type: 'ready' | 'act' | 'seen' | 'reset' | 'stats'
+  id?: number
+  url?: string
+  userId?: number
+  phase?: 'identification' | 'signing'
+  outcome?: 'success' | 'fail'
+  log?: ProviderRequest[]
+  overlaps?: number
+  cpuSeconds?: number
+  eventLoopDelayP99Ms?: number
+}
+
+if (process.env['BENCH_PROVIDER_CHILD'] === '1' && process.send) {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks')
+  const p = await startBenchProvider(JSON.parse(process.env['BENCH_PROVIDER_OPTIONS']!) as { latencyMs: number; timing: SimulatorTiming })
+  let cpu0 = process.cpuUsage()
+  const eld = monitorEventLoopDelay({ resolution: 10 })
+  eld.enable()
+  process.on('message', (m: ProviderMessage) => {
+    const answer = (a: Partial<ProviderMessage>) => process.connected && process.send!({ ...a, type: m.type, id: m.id })
+    if (m.type === 'ready') answer({ url: p.url })
+    else if (m.type === 'act') answer((p.sim.act(m.userId!, m.phase!, m.outcome!), {}))
+    else if (m.type === 'seen') answer({ log: p.log, overlaps: p.overlaps })
+    else if (m.type === 'reset') {
+      cpu0 = process.cpuUsage()
+      eld.reset()
+      answer({})
+    } else if (m.type === 'stats') {
+      const c = process.cpuUsage(cpu0)
+      answer({ cpuSeconds: (c.user + c.system) / 1e6, eventLoopDelayP99Ms: eld.percentile(99) / 1e6 })
+    }
+  })
+  const stop = () => void p.close().then(() => process.exit(0))
+  process.once('SIGTERM', stop)
+  process.once('disconnect', stop)
+}

@@ -45,8 +45,16 @@ const api = createHttpApi({
   getAccessToken: createPasswordGrantTokenSource({
     tokenUrl: `${sim}/connect/token`, clientId: 'demo-client', clientSecret: 'demo-secret', username: 'demo', password: 'demo',
   }),
-  transport: (r) => nodeTransport({ ...r, headers: { ...r.headers, 'x-replica': replicaId } }),
+  transport: (r) => {
+    const t = nowMs()
+    const out = nodeTransport({ ...r, headers: { ...r.headers, 'x-replica': replicaId } })
+    // BENCH_TRACE: when each provider request was handed to the transport and when its answer came back.
+    if (requestTrace) void out.then(() => requestTrace!.push(`${JSON.stringify([t, nowMs(), r.url])}\n`), () => {})
+    return out
+  },
 })
+const nowMs = () => performance.timeOrigin + performance.now()
+let requestTrace: string[] | undefined = env['BENCH_TRACE'] ? [] : undefined
 
 /** Store calls by method. */
 const ops: Record<string, number> = {}
@@ -82,9 +90,12 @@ let trace: string[] = []
 if (traceFile) {
   const { appendFileSync } = await import('node:fs')
   setInterval(() => {
-    if (trace.length === 0) return
-    appendFileSync(traceFile, trace.join(''))
+    if (trace.length > 0) appendFileSync(traceFile, trace.join(''))
     trace = []
+    if (requestTrace && requestTrace.length > 0) {
+      appendFileSync(`${traceFile}.requests`, requestTrace.join(''))
+      requestTrace = []
+    }
   }, 500).unref()
 }
 const traced = (key: string, args: unknown[], out: unknown) => {

@@ -122,15 +122,18 @@ export interface ClusterRun {
   /** p99 event-loop delay of each replica process over the workload (the killed one up to the kill). */
   eventLoopDelayP99Ms: Record<string, number>
   eventLoopDelayMaxMs: Record<string, number>
-  /** The same for the process that runs the fake provider and the driver. */
+  /** The same for the fake provider's process (where the poll lag is measured). */
   providerEventLoopDelayP99Ms: number
+  /** The same for the driver's process (the people's browsers). */
+  driverEventLoopDelayP99Ms: number
   /**
-   * CPU seconds over the workload outside the replicas: the process of the fake provider and the
-   * driver, this run's PostgreSQL backends, the Redis server (all of it: other users of the same
+   * CPU seconds over the workload outside the replicas: the fake provider's process, the driver's
+   * process, this run's PostgreSQL backends, the Redis server (all of it: other users of the same
    * server count too); and how many of the machine's cores were busy on average (everything on it).
    */
   otherCpu: {
-    providerAndDriverSeconds: number
+    providerSeconds: number
+    driverSeconds: number
     postgresBackends?: number
     postgresBackendCount?: number
     redisServer?: number | null
@@ -201,7 +204,8 @@ initiate answered); the person finishes the ID capture at the provider and the b
 to \`GET /:id/success\` on *another* replica; once the flow waits at \`signing\`, the person signs
 and the browser comes back to yet another replica; phase B polls until the provider answers
 \`DOCUMENT_SIGN_SUCCESS\` (${w.simulator.signMs / 1000} s after the signature), then finalize. The provider is the package's
-simulator on a loopback port behind a fixed ${w.providerLatencyMs} ms latency per request (capture ${w.simulator.captureMs / 1000} s, stale
+simulator on a loopback port behind a fixed ${w.providerLatencyMs} ms latency per request, in a process of its own (bench/clusterProvider.ts; the
+poll lag is measured by its clock, and the driver's bursts do not share its event loop) (capture ${w.simulator.captureMs / 1000} s, stale
 answers for ${w.simulator.staleMs / 1000} s after signing); polling \`intervalMs = maxIntervalMs = ${w.polling.intervalMs}\`, \`jitter: 0\`; the driver keeps
 ${w.driverConcurrency} requests in flight.
 
@@ -249,10 +253,10 @@ Other figures of the same runs:
 | \`onFinalized\` calls (all replicas) | ${c.onFinalizedCalls.toLocaleString('en')} | ${s.onFinalizedCalls.toLocaleString('en')} |
 | wall time of the workload | ${c.workSeconds} s | ${s.workSeconds} s |
 | CPU seconds of the replica processes (user + system) | ${c.cpu.seconds} (${list(c.cpu.byReplica)}) | ${s.cpu.seconds} |
-| CPU seconds of the provider's and driver's process | ${o.providerAndDriverSeconds} | ${s.otherCpu.providerAndDriverSeconds} |
+| CPU seconds of the provider's process / the driver's process | ${o.providerSeconds} / ${o.driverSeconds} | ${s.otherCpu.providerSeconds} / ${s.otherCpu.driverSeconds} |
 | CPU seconds of PostgreSQL (the run's backends) / Redis (the whole server) | ${v(o.postgresBackends)} / ${v(o.redisServer)} | — |
 | event-loop delay p99 (max) of the replica processes | ${Object.keys(c.eventLoopDelayP99Ms).map((k) => `${k}: ${c.eventLoopDelayP99Ms[k]} (${c.eventLoopDelayMaxMs[k]}) ms`).join(', ')} | ${Object.keys(s.eventLoopDelayP99Ms).map((k) => `${s.eventLoopDelayP99Ms[k]} (${s.eventLoopDelayMaxMs[k]}) ms`).join(', ')} |
-| event-loop delay p99 of the provider's and driver's process | ${c.providerEventLoopDelayP99Ms} ms | ${s.providerEventLoopDelayP99Ms} ms |
+| event-loop delay p99 of the provider's process / the driver's process | ${c.providerEventLoopDelayP99Ms} / ${c.driverEventLoopDelayP99Ms} ms | ${s.providerEventLoopDelayP99Ms} / ${s.driverEventLoopDelayP99Ms} ms |
 | poll lag p50 / p99 / max (pairs) | ${v(c.pollLag.p50Ms)} / ${v(c.pollLag.p99Ms)} / ${v(c.pollLag.maxMs)} ms (${c.pollLag.pairs.toLocaleString('en')}; ${c.pollLag.excludedInRecoveryWindow.toLocaleString('en')} in the recovery window left out) | ${v(s.pollLag.p50Ms)} / ${v(s.pollLag.p99Ms)} / ${v(s.pollLag.maxMs)} ms (${s.pollLag.pairs.toLocaleString('en')}) |
 | recovery min / p50 / p99 / max | ${rec ? `${v(rec.minMs)} / ${v(rec.p50Ms)} / ${v(rec.p99Ms)} / ${v(rec.maxMs)} ms over the ${rec.flows} flows replica ${rec.victim} drove${rec.withoutStatusRequestElsewhere ? `; ${rec.withoutStatusRequestElsewhere} never polled elsewhere` : ''}` : '—'} | — |
 | store calls, all kinds | ${list(c.store_calls)} | ${list(s.store_calls)} |
@@ -370,14 +374,14 @@ driver, PostgreSQL and Redis, are all busy, and the polls due then wait.
   if (r.pollLagP99Ms === null || r.pollLagP99Ms > T.pollLagP99Ms) {
     const withLag = c.stages.filter((st) => st.pollLagP99Ms !== undefined)
     const worst = [...withLag].sort((a, b) => b.pollLagP99Ms! - a.pollLagP99Ms!)[0]
-    const bench = round2(c.cpu.seconds + o.providerAndDriverSeconds + (o.postgresBackends ?? 0) + (o.redisServer ?? 0))
+    const bench = round2(c.cpu.seconds + o.providerSeconds + o.driverSeconds + (o.postgresBackends ?? 0) + (o.redisServer ?? 0))
     const singleToo = s.pollLag.p99Ms !== null && s.pollLag.p99Ms > T.pollLagP99Ms
     parts.push(`**Poll lag (missed): a saturated machine, worst while many flows change state.** The replicas send their requests through \`createNodeTransport()\` (through \`fetch\`, commit b25f644 measured 1,505 µs of replica CPU per status poll and a p99 of 438 ms). The lag comes in
 bursts: by stage its p99 goes from ${Math.min(...withLag.map((st) => st.pollLagP99Ms!))} ms to ${worst?.pollLagP99Ms} ms (${worst?.name}). A due poll waits for
 its replica's event loop (delay p99 ${Object.values(c.eventLoopDelayP99Ms).join(' / ')} ms, max ${Object.values(c.eventLoopDelayMaxMs).join(' / ')} ms), which
-also reads the previous answer late, and for the process of the provider and driver (p99
+also reads the previous answer late, and for the provider's process (p99
 ${c.providerEventLoopDelayP99Ms} ms). Over the cluster run the benchmark's processes used ${bench} CPU seconds in ${c.workSeconds} s (replicas
-${c.cpu.seconds}, provider and driver ${o.providerAndDriverSeconds}, PostgreSQL ${v(o.postgresBackends)}, Redis ${v(o.redisServer)}): about ${round2(bench / c.workSeconds)} cores on
+${c.cpu.seconds}, provider ${o.providerSeconds}, driver ${o.driverSeconds}, PostgreSQL ${v(o.postgresBackends)}, Redis ${v(o.redisServer)}): about ${round2(bench / c.workSeconds)} cores on
 average, more in the bursts, on a machine with ${o.machineCores ?? '?'} cores of which ${v(o.machineBusyCores)} were busy.${singleToo ? ` One process
 misses the same target on this machine too (p99 ${v(s.pollLag.p99Ms)} ms): the figure measures CPU starvation first.` : ''} The
 service's part is the CPU each change of state costs with replicas (above): the bursts of
