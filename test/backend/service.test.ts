@@ -102,6 +102,82 @@ describe('identification service', () => {
     await service.close()
   })
 
+  /**
+   * A store that logs how each lease it handed out was given up: by `releaseLease`, or by the
+   * write that carried `release` (when `native`; otherwise `release` and `pending` are hidden
+   * from the service, as a store written before them would).
+   */
+  function leaseLog(native: boolean) {
+    let inner: FlowStore
+    const givenUp = new Map<string, string[]>()
+    const calls: Record<string, number> = {}
+    const give = (id: string, epoch: number, how: string) => {
+      const k = `${id}#${epoch}`
+      givenUp.set(k, [...(givenUp.get(k) ?? []), how])
+    }
+    const wrap = (s: FlowStore): FlowStore =>
+      new Proxy(s, {
+        get(target, key, receiver) {
+          const v = Reflect.get(target, key, receiver) as unknown
+          if (typeof v !== 'function' || typeof key !== 'string') return v
+          return async (...args: unknown[]) => {
+            calls[key] = (calls[key] ?? 0) + 1
+            if (key === 'write' && !native && args[3]) args[3] = { ...(args[3] as object), release: undefined }
+            const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+            if (key === 'acquireLease' && out) {
+              const r = out as { id: string; lease: { epoch: number }; pending?: boolean }
+              give(r.id, r.lease.epoch, 'acquired')
+              if (!native) delete r.pending
+            }
+            if (key === 'releaseLease') give(args[0] as string, args[2] as number, 'releaseLease')
+            if (key === 'write' && out && (args[3] as { release?: boolean } | undefined)?.release && (out as { lease: { until: number } }).lease.until === 0) {
+              give(args[0] as string, (args[3] as { epoch: number }).epoch, 'write')
+            }
+            return out
+          }
+        },
+      })
+    return {
+      givenUp,
+      calls,
+      make: (now: () => number) => (inner = wrap(createMemoryFlowStore({ now }))),
+      get inner() {
+        return inner
+      },
+    }
+  }
+
+  for (const native of [true, false]) {
+    it(`gives every lease up exactly once, ${native ? 'with the last write of its stretch (one round trip), and reads the inbox only when events wait' : 'by releaseLease, with a store that knows neither `release` nor `pending`'}`, async () => {
+      const log = leaseLog(native)
+      const env = simSetup()
+      const store = log.make(() => env.clock.now())
+      const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+      const f = await service.start({ userId: 15, userType: 0 })
+      env.sim.act(15, 'identification', 'success')
+      await service.redirect(f.id, { outcome: 'success' })
+      await until(env.clock, async () => (await service.get(f.id))?.state === 'signing')
+      env.sim.act(15, 'signing', 'success')
+      await service.redirect(f.id, { outcome: 'success' })
+      await until(env.clock, async () => (await service.get(f.id))?.state === 'finalized')
+      await service.close()
+      const leases = [...log.givenUp.entries()]
+      // Start, each redirect, each working stretch: at least five leases, each given up once.
+      expect(leases.length).toBeGreaterThanOrEqual(5)
+      for (const [lease, how] of leases) expect([lease, how.length, how[0]]).toEqual([lease, 2, 'acquired'])
+      const byWrite = leases.filter(([, how]) => how[1] === 'write').length
+      if (native) {
+        // initiate's answer, the capture redirect, phase A's end, the signing redirect, finalize.
+        expect(byWrite).toBeGreaterThanOrEqual(5)
+        expect(log.calls['events']).toBe(2) // the two redirects, nothing else
+      } else {
+        expect(byWrite).toBe(0)
+        expect(log.calls['events']).toBeGreaterThan(2)
+      }
+      expect(log.calls['releaseLease'] ?? 0).toBe(leases.length - byWrite)
+    })
+  }
+
   it('parks flows that wait for a person in the store only', async () => {
     const { service, store } = setup()
     const views = await Promise.all(Array.from({ length: 50 }, (_, i) => service.start({ userId: 100 + i, userType: 0 })))

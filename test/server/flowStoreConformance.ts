@@ -128,6 +128,30 @@ export function describeFlowStore(name: string, make: () => Promise<StoreUnderTe
       expect((await store.acquireLease(a.id, 'r4', 1000, { force: true }))?.lease).toMatchObject({ owner: 'r4', epoch: 4 })
     }))
 
+    it('a fenced write with `release` gives the lease up in the same write; acquireLease tells whether events wait', withStore(async ({ store }) => {
+      const a = newFlow(115)
+      await store.create(a)
+      const l1 = await store.acquireLease(a.id, 'r1', 60_000)
+      expect(l1).toMatchObject({ lease: { owner: 'r1', epoch: 1 }, pending: false })
+      // A writer that does not hold the lease releases nothing (and writes nothing).
+      expect(await store.write(a.id, 1, change(a, 'identifying'), { owner: 'r2', epoch: 1, release: true })).toBeNull()
+      expect(await store.acquireLease(a.id, 'r2', 60_000)).toBeNull()
+      // The holder's last write of a stretch: written, and the lease is free at once.
+      const w = await store.write(a.id, 1, change(a, 'identifying'), { owner: 'r1', epoch: 1, release: true })
+      expect(w).toMatchObject({ version: 2, state: 'identifying', lease: { owner: 'r1', epoch: 1, until: 0 } })
+      expect(await store.renewLeases('r1', [{ id: a.id, epoch: 1 }], 60_000)).toEqual([])
+      const seq = await store.appendEvent(a.id, { type: 'REDIRECT', outcome: 'success' }, 'r2')
+      const l2 = await store.acquireLease(a.id, 'r2', 60_000)
+      expect(l2).toMatchObject({ lease: { owner: 'r2', epoch: 2 }, pending: true })
+      // The old holder's late write is fenced; without `release` the lease stays.
+      expect(await store.write(a.id, 2, change(a, 'failed'), { owner: 'r1', epoch: 1, release: true })).toBeNull()
+      const w2 = await store.write(a.id, 2, change(a, 'pollingA', { appliedSeq: seq }), { owner: 'r2', epoch: 2 })
+      expect(w2?.lease?.until).toBeGreaterThan(0)
+      expect(await store.acquireLease(a.id, 'r3', 60_000)).toBeNull()
+      await store.releaseLease(a.id, 'r2', 2)
+      expect(await store.acquireLease(a.id, 'r3', 60_000)).toMatchObject({ lease: { owner: 'r3', epoch: 3 }, pending: false })
+    }))
+
     it('concurrent lease acquisitions: exactly one wins', withStore(async ({ store }) => {
       const a = newFlow(106)
       await store.create(a)

@@ -11,6 +11,8 @@ import {
   type FlowRecord,
   type FlowStore,
   type FlowWrite,
+  type LeasedFlowRecord,
+  type WriteFence,
   type InboxEntry,
   type NewFlow,
 } from '../server/types.js'
@@ -423,7 +425,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     return { created: true, record: toRecord(row) }
   })
 
-  const writeFlow = write((id: string, expectedVersion: number, changes: FlowWrite, fence?: { owner: string; epoch: number }) => {
+  const writeFlow = write((id: string, expectedVersion: number, changes: FlowWrite, fence?: WriteFence) => {
     const r = flowRow(id)
     if (!r || r.version !== expectedVersion) return null
     if (fence && (r.lease_owner !== fence.owner || r.lease_epoch !== fence.epoch)) return null
@@ -446,6 +448,10 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     addHistory(id, changes.history)
     // Applied events are in the history now; the inbox keeps only what is still to apply.
     S.dropApplied.run(id, changes.appliedSeq)
+    if (fence?.release) {
+      S.releaseLease.run(id, fence.owner, fence.epoch)
+      row.lease_until = 0
+    }
     return toRecord(row)
   })
 
@@ -454,7 +460,9 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     if (!r) return null
     const t = now()
     if (!o?.force && r.lease_owner !== null && r.lease_until > t && r.lease_owner !== owner) return null
-    return toRecord(S.setLease.get(owner, r.lease_epoch + 1, t + ttlMs, id) as FlowRow)
+    const leased: LeasedFlowRecord = toRecord(S.setLease.get(owner, r.lease_epoch + 1, t + ttlMs, id) as FlowRow)
+    leased.pending = (S.pending.get(id, r.applied_seq) as { p: number }).p === 1
+    return leased
   })
 
   const renewLeases = write((owner: string, leases: { id: string; epoch: number }[], ttlMs: number) => {

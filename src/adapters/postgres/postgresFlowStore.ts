@@ -196,7 +196,8 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     WITH upd AS (
       UPDATE ${s}.flows AS f
       SET version = f.version + 1, state = $3, working = $4, ended = $5, stretch = $6, snapshot = $7::json, view = $8::json,
-          applied_seq = $9::bigint, history_n = f.history_n + $11::bigint, updated_at = now()
+          applied_seq = $9::bigint, history_n = f.history_n + $11::bigint, updated_at = now()${fenced ? `,
+          lease_until = CASE WHEN $14::boolean THEN to_timestamp(0) ELSE f.lease_until END` : ''}
       WHERE f.id = $1 AND f.version = $2::int${fenced ? ' AND f.lease_owner = $12 AND f.lease_epoch = $13::int' : ''}
       RETURNING f.*
     ), applied AS (
@@ -250,7 +251,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
       'acquireLease',
       `UPDATE ${s}.flows AS f SET lease_owner = $2, lease_epoch = f.lease_epoch + 1, lease_until = ${ttl('$3')}
        WHERE f.id = $1 AND ($4::boolean OR f.lease_owner IS NULL OR f.lease_until <= now() OR f.lease_owner = $2)
-       RETURNING ${cols('f')}`,
+       RETURNING ${cols('f')}, EXISTS (SELECT 1 FROM ${s}.inbox AS i WHERE i.flow_id = f.id AND i.seq > f.applied_seq) AS pending`,
     ),
     // One statement for the batch. Rows are locked in id order (no deadlock between two renewals).
     renewLeases: stmt(
@@ -420,7 +421,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
         json(changes.view),
         changes.appliedSeq,
         ...historyParams(changes.history),
-        ...(fence ? [fence.owner, fence.epoch] : []),
+        ...(fence ? [fence.owner, fence.epoch, fence.release === true] : []),
       ]
       for (let attempt = 0; ; attempt++) {
         const pool = await ready()
@@ -439,8 +440,8 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     },
 
     async acquireLease(id, owner, ttlMs, o) {
-      const rows = await run<FlowRow>('acquireLease', sql.acquireLease, [id, owner, ttlMs, o?.force === true])
-      return rows[0] ? toRecord(rows[0]) : null
+      const rows = await run<FlowRow & { pending: boolean }>('acquireLease', sql.acquireLease, [id, owner, ttlMs, o?.force === true])
+      return rows[0] ? { ...toRecord(rows[0]), pending: rows[0].pending } : null
     },
 
     async renewLeases(owner, leases, ttlMs) {

@@ -26,6 +26,7 @@ import type {
   FlowStore,
   FlowView,
   FlowWrite,
+  LeasedFlowRecord,
 } from './types.js'
 
 /** Options of {@link createIdentificationService}. */
@@ -151,6 +152,9 @@ const inert = fromCallback<WorkerEvent, unknown>(() => () => {})
 const applyMachine = identificationMachine.provide({ actors: { initiator: inert, statusPoller: inert, finalizer: inert } })
 
 /** The part of a view subscribers hear about (not its time or version). */
+/** Whether a write with `release` gave the lease up (a store may ignore `release`). */
+const leaseGivenUp = (r: FlowRecord) => !r.lease || r.lease.until <= 0
+
 const signature = (v: FlowView) => JSON.stringify([v.state, v.url, v.failure, v.result])
 
 /** A flow this replica drives. */
@@ -399,7 +403,8 @@ export function createIdentificationService(options: IdentificationServiceOption
     return drive(record, epoch, restored.snapshot, signal, takenAt, fromJob)
   }
 
-  function drive(record: FlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal, takenAt: number, job = false): Driver {
+  function drive(leased: LeasedFlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal, takenAt: number, job = false): Driver {
+    const { pending, ...record } = leased
     const id = record.id
     let resolveDone!: () => void
     const done = new Promise<void>((r) => (resolveDone = r))
@@ -413,6 +418,10 @@ export function createIdentificationService(options: IdentificationServiceOption
     let handOverTimer: ReturnType<typeof setTimeout> | undefined
     let applied = record.appliedSeq
     let draining = false
+    /** The stretch's last write, which gives the lease up, is on its way: nothing new starts. */
+    let releasing = false
+    /** That write gave the lease up: no `releaseLease` when the driver stops. */
+    let released = false
     let pendingHistory: FlowHistoryEntry[] = []
     /** Provider requests since the last write, written with the next one. */
     let pendingRequests: FlowHistoryEntry[] = []
@@ -450,9 +459,13 @@ export function createIdentificationService(options: IdentificationServiceOption
       d.writes = d.writes.then(async () => {
         if (fenced) return void queued--
         const w = writeOf(id, s, persisted, d.record.version, d.record.stretch, seq, d.record.view, history)
+        // The write after which the driver stops (the flow waits for a person, or ended, and no
+        // other write or inbox read is on its way) gives the lease up in the same round trip.
+        const last = queued === 1 && !draining && !s.hasTag('working')
+        if (last) releasing = true
         let next: FlowRecord | null
         try {
-          next = await dep('write', () => store.write(id, d.record.version, w, { owner, epoch }))
+          next = await dep('write', () => store.write(id, d.record.version, w, { owner, epoch, ...(last && { release: true }) }))
         } catch (err) {
           queued--
           report(err, id)
@@ -460,6 +473,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         }
         queued--
         if (!next) return d.stop('lost') // fenced: another replica took the flow over
+        if (last && leaseGivenUp(next)) released = true
         const before = d.record.view
         d.record = next
         shownSig = signature(next.view)
@@ -526,7 +540,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         }
         // A request starts only while a good part of the lease is left: one still on its way when
         // the lease runs out elsewhere would overlap with the next owner's.
-        if (stopped || clock.now() + leaseMs / 4 >= d.validUntil) {
+        if (stopped || releasing || clock.now() + leaseMs / 4 >= d.validUntil) {
           d.stop('lost')
           throw new Error(`identification service: the lease on flow ${id} is not held any more`)
         }
@@ -548,7 +562,9 @@ export function createIdentificationService(options: IdentificationServiceOption
         halt(why)
       },
       drain() {
-        if (stopped || draining) return
+        // Once the last write gives the lease up, an event that came meanwhile is applied by
+        // whoever takes the flow next (the receiving replica's nudge), not by this driver.
+        if (stopped || draining || releasing) return
         draining = true
         void dep('events', () => store.events(id, applied))
           .then((entries) => {
@@ -585,7 +601,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       if (driversByUser.get(d.userKey) === d) driversByUser.delete(d.userKey)
       const left: Promise<void> = d.writes
         .then(async () => {
-          if (why !== 'lost' && why !== 'failed') await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
+          if (why !== 'lost' && why !== 'failed' && !released) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
           if (why === 'ended') ended(d.record.view, d.record.flow.trace)
         })
         .catch((e: unknown) => report(e, id))
@@ -607,7 +623,8 @@ export function createIdentificationService(options: IdentificationServiceOption
     drivers.set(id, d)
     driversByUser.set(d.userKey, d)
     host.start()
-    d.drain()
+    // A store that reads the inbox with the lease (`pending`) spares the round trip when it is empty.
+    if (pending !== false) d.drain()
     settle()
     return d
   }
@@ -662,6 +679,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     }
     let released = false
     try {
+      if (record.pending === false) return
       const entries = await dep('events', () => store.events(id, record.appliedSeq))
       if (entries.length === 0) return
       const restored = restoreFlow(record.flow, record.userId, record.userType)
@@ -682,7 +700,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       host.stop()
       let next: FlowRecord | null
       try {
-        next = await dep('write', () => store.write(id, record.version, w, { owner, epoch }))
+        next = await dep('write', () => store.write(id, record.version, w, { owner, epoch, release: true }))
       } catch (err) {
         if (!(err instanceof UnfinishedFlowExistsError)) throw err
         // The flow cannot come back while the user has another unfinished one: the events are
@@ -691,12 +709,15 @@ export function createIdentificationService(options: IdentificationServiceOption
           state: record.state, working: record.working, ended: record.ended, stretch: record.stretch, flow: record.flow, view: record.view, appliedSeq: applied,
           history: history.map((h) => (h.kind === 'event' ? { ...h, applied: false } : h)),
         }
-        next = await dep('write', () => store.write(id, record.version, unchanged, { owner, epoch }))
-        if (next) changed(next, record.view)
+        next = await dep('write', () => store.write(id, record.version, unchanged, { owner, epoch, release: true }))
+        if (next) {
+          released = leaseGivenUp(next)
+          changed(next, record.view)
+        }
         return
       }
       if (!next) return
-      await dep('releaseLease', () => store.releaseLease(id, owner, epoch))
+      if (!leaseGivenUp(next)) await dep('releaseLease', () => store.releaseLease(id, owner, epoch))
       released = true
       changed(next, record.view)
       if (next.ended && !record.ended) ended(next.view, next.flow.trace)

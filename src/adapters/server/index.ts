@@ -15,6 +15,8 @@ export type {
   FlowRecord,
   FlowLease,
   FlowWrite,
+  WriteFence,
+  LeasedFlowRecord,
   NewFlow,
   InboxEntry,
   FlowHistoryEntry,

@@ -102,7 +102,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
       }
       const { history, flow, view, ...rest } = changes
       const next: Stored = {
-        meta: { ...r, ...rest, version: r.version + 1, updatedAt: now() },
+        meta: { ...r, ...rest, version: r.version + 1, updatedAt: now(), ...(fence?.release && r.lease && { lease: { ...r.lease, until: 0 } }) },
         body: JSON.stringify({ flow, view }),
       }
       flows.set(id, next)
@@ -122,7 +122,7 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
       const t = now()
       if (!o?.force && held(r, t) && r.lease!.owner !== owner) return null
       r.lease = { owner, epoch: (r.lease?.epoch ?? 0) + 1, until: t + ttlMs }
-      return unpack(stored)
+      return { ...unpack(stored), pending: (inbox.get(id) ?? []).some((e) => e.seq > r.appliedSeq) }
     },
     async renewLeases(owner, leases, ttlMs) {
       const t = now()

@@ -77,6 +77,23 @@ export interface FlowWrite {
   history?: FlowHistoryEntry[]
 }
 
+/** The fence of a {@link FlowStore.write}: the lease the writer holds. */
+export interface WriteFence {
+  owner: string
+  epoch: number
+  /** Give the lease up in the same write (the stretch's last one). A store may ignore it. */
+  release?: boolean
+}
+
+/** A flow whose lease was just taken ({@link FlowStore.acquireLease}). */
+export interface LeasedFlowRecord extends FlowRecord {
+  /**
+   * Whether the inbox holds events after `appliedSeq`, read in the same round trip. A store that
+   * leaves it out makes the service read the inbox ({@link FlowStore.events}) every time.
+   */
+  pending?: boolean
+}
+
 /** What a new flow starts with. */
 export type NewFlow = Omit<FlowRecord, 'version' | 'lease' | 'createdAt' | 'updatedAt' | 'appliedSeq'>
 
@@ -135,14 +152,19 @@ export interface FlowStore {
   /**
    * Compare-and-set: writes when the stored version is `expectedVersion` and, with `fence`, the
    * stored lease is that owner's and epoch's. Returns the new record, or `null` (nothing written).
+   * With `fence.release`, the same write gives the lease up, as {@link FlowStore.releaseLease}
+   * would (the record comes back with `lease.until` 0): one round trip instead of two for a
+   * stretch's last write. Optional for a store: one that keeps the lease makes the service call
+   * `releaseLease` after the write.
    */
-  write(id: string, expectedVersion: number, changes: FlowWrite, fence?: { owner: string; epoch: number }): Promise<FlowRecord | null>
+  write(id: string, expectedVersion: number, changes: FlowWrite, fence?: WriteFence): Promise<FlowRecord | null>
   /**
    * Takes the flow's lease for `ttlMs` when it is free or has expired (`force`: whatever it is;
    * for a store that serves one process, on start). The epoch goes up by one.
-   * @returns the record with the new lease, or `null` when another owner holds it
+   * @returns the record with the new lease (and, optionally, whether its inbox has events to
+   *   apply: `pending`), or `null` when another owner holds it
    */
-  acquireLease(id: string, owner: string, ttlMs: number, options?: { force?: boolean }): Promise<FlowRecord | null>
+  acquireLease(id: string, owner: string, ttlMs: number, options?: { force?: boolean }): Promise<LeasedFlowRecord | null>
   /** Extends the leases `owner` holds (with these epochs); returns the ids still held, and whether their inbox has events to apply. */
   renewLeases(owner: string, leases: { id: string; epoch: number }[], ttlMs: number): Promise<{ id: string; pending: boolean }[]>
   /** Gives a lease up (no error when it is not held any more). */
