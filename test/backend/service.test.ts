@@ -263,6 +263,40 @@ describe('identification service: a driver whose last write is on its way', () =
     await service.close()
   })
 
+  it('applies an event that came while the write giving the lease up was on its way as soon as that write is stored (not at the next look)', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let releaseWrite!: () => void
+    const writeGate = new Promise<void>((r) => (releaseWrite = r))
+    let writeHeld = false
+    const store: FlowStore = {
+      ...inner,
+      async write(id, version, w, fence) {
+        if (w.state === 'identifying' && fence?.release && !writeHeld) {
+          writeHeld = true
+          await writeGate
+        }
+        return inner.write(id, version, w, fence)
+      },
+    }
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const started = service.start({ userId: 22, userType: 0 })
+    await real(() => writeHeld, "initiate answered; the write of its answer, which gives the lease up, is held")
+    const id = (await inner.findByUser(0, 22))!.id
+    let cancelled: FlowView | undefined
+    const cancelling = service.cancel(id).then((v) => (cancelled = v))
+    for (let i = 0; i < 50 && (await inner.events(id, 0)).length === 0; i++) await flush()
+    expect((await inner.events(id, 0)).map((e) => e.event.type)).toEqual(['CANCEL'])
+    releaseWrite()
+    expect((await started).state).toBe('identifying')
+    // The look of a waiting call comes every 2 s of real time; a few turns of the event loop are enough here.
+    for (let i = 0; i < 50 && !cancelled; i++) await flush()
+    expect(cancelled?.state).toBe('failed')
+    expect(cancelled?.failure?.reason).toBe('cancelled')
+    await cancelling
+    await service.close()
+  })
+
   it('hands a flow over only once the request on its way is answered and written: a job given up mid-initiate and run again at once → one initiate', async () => {
     const env = simSetup()
     const store = createMemoryFlowStore({ now: () => env.clock.now() })

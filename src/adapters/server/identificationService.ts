@@ -422,6 +422,8 @@ export function createIdentificationService(options: IdentificationServiceOption
     let releasing = false
     /** That write gave the lease up: no `releaseLease` when the driver stops. */
     let released = false
+    /** Events were announced while that write was on its way: applied here once the driver let go. */
+    let missedInbox = false
     let pendingHistory: FlowHistoryEntry[] = []
     /** Provider requests since the last write, written with the next one. */
     let pendingRequests: FlowHistoryEntry[] = []
@@ -564,6 +566,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       drain() {
         // Once the last write gives the lease up, an event that came meanwhile is applied by
         // whoever takes the flow next (the receiving replica's nudge), not by this driver.
+        if (releasing) missedInbox = true
         if (stopped || draining || releasing) return
         draining = true
         void dep('events', () => store.events(id, applied))
@@ -608,6 +611,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         .finally(() => {
           if (leaving.get(id) === left) leaving.delete(id)
           resolveDone()
+          if (missedInbox && !closed) applyParked(id).catch((err: unknown) => report(err, id))
         })
       leaving.set(id, left)
     }
