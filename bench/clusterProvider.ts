@@ -77,12 +77,14 @@ export async function startBenchProvider(options: { latencyMs: number; timing: S
       }
       try {
         await new Promise((r) => setTimeout(r, options.latencyMs))
-        const res = await sim.app.fetch(req)
+        let res = await sim.app.fetch(req)
         if (entry) {
           entry.status = res.status
           if (tracked && res.status === 200) {
-            const text = await res.clone().text()
+            // Read once and answered from the text (no clone: the provider's CPU per request is part of what it measures).
+            const text = await res.text()
             entry.providerStatus = (JSON.parse(text) as { videoIdentificationStatus?: string }).videoIdentificationStatus ?? ''
+            res = new Response(text, { status: res.status, headers: res.headers })
           }
           const e = entry
           const outgoing = (env as { outgoing?: ServerResponse } | undefined)?.outgoing
@@ -127,8 +129,12 @@ export interface ForkedBenchProvider {
   close(): Promise<void>
 }
 
-/** Forks this module as the provider's process (`BENCH_PROVIDER_CHILD=1`) and talks to it over IPC; each call bounded to 30 s. */
-export async function forkBenchProvider(options: { latencyMs: number; timing: SimulatorTiming }): Promise<ForkedBenchProvider> {
+/**
+ * Forks this module as the provider's process (`BENCH_PROVIDER_CHILD=1`) and talks to it over
+ * IPC; each call bounded to 30 s. `nice`: the process's scheduling priority (a remote service
+ * on its own machine is not starved by the system under test); not applied when the OS refuses.
+ */
+export async function forkBenchProvider(options: { latencyMs: number; timing: SimulatorTiming; nice?: number }): Promise<ForkedBenchProvider> {
   const { fork } = await import('node:child_process')
   const { fileURLToPath } = await import('node:url')
   const child = fork(fileURLToPath(import.meta.url), [], {
@@ -137,6 +143,14 @@ export async function forkBenchProvider(options: { latencyMs: number; timing: Si
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   })
+  if (options.nice !== undefined) {
+    const { setPriority } = await import('node:os')
+    try {
+      setPriority(child.pid!, options.nice)
+    } catch (err) {
+      console.warn(`bench provider: could not set its priority to ${options.nice}: ${String(err)}`)
+    }
+  }
   let next = 0
   const waiting = new Map<number, (m: ProviderMessage) => void>()
   child.on('message', (m: ProviderMessage) => {
