@@ -93,3 +93,20 @@ export function simSetup(options: SimulatorOptions = {}) {
     }
   return { clock, sim, api, tokens, clicker }
 }
+
+/**
+ * The person finishes the ID capture and signs, and the service hears both Success redirects
+ * (waiting for `signing` in between): the flow then polls phase B.
+ */
+export async function captureAndSign(
+  env: { sim: { act(userId: number, step: 'identification' | 'signing', outcome: 'success' | 'fail'): void }; clock: SimulatedClock },
+  service: { redirect(id: string, r: { outcome: 'success' | 'fail' }): Promise<unknown>; get(id: string): Promise<{ state: string } | undefined> },
+  userId: number,
+  flowId: string,
+): Promise<void> {
+  env.sim.act(userId, 'identification', 'success')
+  await service.redirect(flowId, { outcome: 'success' })
+  await until(env.clock, async () => (await service.get(flowId))?.state === 'signing')
+  env.sim.act(userId, 'signing', 'success')
+  await service.redirect(flowId, { outcome: 'success' })
+}

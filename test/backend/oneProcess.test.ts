@@ -10,7 +10,7 @@ import { createIdentificationService } from '../../src/adapters/server/identific
 import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import type { FlowStore, FlowView } from '../../src/adapters/server/types.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
-import { flush, simSetup, until } from '../helpers.js'
+import { captureAndSign, flush, simSetup, until } from '../helpers.js'
 
 /** A memory store whose methods can be made to fail or hang. */
 function faultyStore(now: () => number) {
@@ -91,11 +91,7 @@ describe('one process: cancel meets finalize', () => {
     const finalized: FlowView[] = []
     const service = createIdentificationService({ api, store: createMemoryFlowStore({ now: () => env.clock.now() }), clock: env.clock, onFinalized: (v) => finalized.push(v) })
     const f = await service.start({ userId: 43, userType: 0 })
-    env.sim.act(43, 'identification', 'success')
-    await service.redirect(f.id, { outcome: 'success' })
-    await until(env.clock, async () => (await service.get(f.id))?.state === 'signing')
-    env.sim.act(43, 'signing', 'success')
-    await service.redirect(f.id, { outcome: 'success' })
+    await captureAndSign(env, service, 43, f.id)
     await until(env.clock, () => release !== undefined) // finalize is in flight
     const cancelled = service.cancel(f.id)
     release!()

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
 import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
 import { FlowActionError } from '../../src/adapters/server/errors.js'
-import type { CoordinatorHandlers, FlowCoordinator, FlowStore, FlowView } from '../../src/adapters/server/types.js'
+import type { CoordinatorHandlers, FlowCoordinator, FlowStore, FlowView, FlowWrite, WriteFence } from '../../src/adapters/server/types.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
-import { flush, simSetup, until } from '../helpers.js'
+import { captureAndSign, flush, simSetup, until } from '../helpers.js'
 
 
 function setup(simOptions = {}, given?: FlowStore) {
@@ -148,17 +148,13 @@ describe('identification service', () => {
   }
 
   for (const native of [true, false]) {
-    it(`gives every lease up exactly once, ${native ? 'with the last write of its stretch (one round trip), and reads the inbox only when events wait' : 'by releaseLease, with a store that knows neither `release` nor `pending`'}`, async () => {
+    it(`gives every lease up exactly once, ${native ? 'with the last write of its stretch (one round trip), applies redirects to a parked flow without the inbox and reads the inbox only when events wait' : 'by releaseLease, with a store that knows neither `release` nor `pending`'}`, async () => {
       const log = leaseLog(native)
       const env = simSetup()
       const store = log.make(() => env.clock.now())
       const service = createIdentificationService({ api: env.api, store, clock: env.clock })
       const f = await service.start({ userId: 15, userType: 0 })
-      env.sim.act(15, 'identification', 'success')
-      await service.redirect(f.id, { outcome: 'success' })
-      await until(env.clock, async () => (await service.get(f.id))?.state === 'signing')
-      env.sim.act(15, 'signing', 'success')
-      await service.redirect(f.id, { outcome: 'success' })
+      await captureAndSign(env, service, 15, f.id)
       await until(env.clock, async () => (await service.get(f.id))?.state === 'finalized')
       await service.close()
       const leases = [...log.givenUp.entries()]
@@ -169,14 +165,50 @@ describe('identification service', () => {
       if (native) {
         // initiate's answer, the capture redirect, phase A's end, the signing redirect, finalize.
         expect(byWrite).toBeGreaterThanOrEqual(5)
-        expect(log.calls['events']).toBe(2) // the two redirects, nothing else
+        // The redirects reached a parked flow: applied at once under its lease, not through the
+        // inbox; and no lease taken had events waiting, so the inbox was never read.
+        expect(log.calls['appendEvent'] ?? 0).toBe(0)
+        expect(log.calls['events'] ?? 0).toBe(0)
       } else {
         expect(byWrite).toBe(0)
-        expect(log.calls['events']).toBeGreaterThan(2)
+        expect(log.calls['events']).toBeGreaterThanOrEqual(2)
       }
       expect(log.calls['releaseLease'] ?? 0).toBe(leases.length - byWrite)
     })
   }
+
+  it('two replicas on one store get a redirect and a cancel for one parked flow at once: each applied once, in one order, and both calls answer', async () => {
+    const env = simSetup()
+    const store = createMemoryFlowStore({ now: () => env.clock.now() })
+    const a = createIdentificationService({ api: env.api, store, clock: env.clock, replicaId: 'A' })
+    const b = createIdentificationService({ api: env.api, store, clock: env.clock, replicaId: 'B' })
+    const f = await a.start({ userId: 16, userType: 0 })
+    env.sim.act(16, 'identification', 'success')
+    await a.redirect(f.id, { outcome: 'success' })
+    await until(env.clock, async () => (await a.get(f.id))?.state === 'signing')
+    env.sim.act(16, 'signing', 'success')
+    const outcome = (p: Promise<FlowView>) => p.then((v) => v.state, (e: unknown) => (e instanceof FlowActionError ? '409' : `error: ${String(e)}`))
+    const [redirected, cancelled] = await Promise.all([outcome(a.redirect(f.id, { outcome: 'success' })), outcome(b.cancel(f.id))])
+    await until(env.clock, async () => ['failed', 'finalized'].includes((await a.get(f.id))?.state ?? ''))
+    const events = (await store.history(f.id)).filter((h) => h.kind === 'event' && (h.event === 'REDIRECT' || h.event === 'CANCEL')) as { event: string; receivedBy: string; applied: boolean }[]
+    const last = events.slice(-2)
+    // The signing redirect and the cancel, once each.
+    expect(last.map((e) => e.event).sort()).toEqual(['CANCEL', 'REDIRECT'])
+    const final = (await a.get(f.id))!
+    if (last[0]!.event === 'CANCEL') {
+      // Cancel first: the redirect meets a failed flow (409, or recorded as not applied).
+      expect(final.failure?.reason).toBe('cancelled')
+      expect(cancelled).toBe('failed')
+      expect(['409', 'failed']).toContain(redirected)
+    } else {
+      // Redirect first: phase B polls, and the cancel reaches the driver through the inbox.
+      expect(redirected).toBe('pollingB')
+      expect(['failed', 'finalized']).toContain(final.state)
+      expect(['failed', 'finalized', '409']).toContain(cancelled)
+    }
+    expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
+    await Promise.all([a.close(), b.close()])
+  })
 
   it('parks flows that wait for a person in the store only', async () => {
     const { service, store } = setup()
@@ -224,38 +256,52 @@ describe('identification service: a driver whose last write is on its way', () =
     expect(cond(), what).toBe(true)
   }
 
+  /** `inner` with the first write that `holds` held until `release()`. */
+  function holdingWrite(inner: FlowStore, holds: (w: FlowWrite, fence: WriteFence | undefined) => boolean) {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const t = {
+      held: false,
+      release,
+      store: {
+        ...inner,
+        async write(id, version, w, fence) {
+          if (!t.held && holds(w, fence)) {
+            t.held = true
+            await gate
+          }
+          return inner.write(id, version, w, fence)
+        },
+      } as FlowStore,
+    }
+    return t
+  }
+
   it('is not driven a second time here: the inbox read comes back and start() looks again while the write of initiate\'s answer is held → one initiate', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
     let releaseEvents!: () => void
     const eventsGate = new Promise<void>((r) => (releaseEvents = r))
-    let releaseWrite!: () => void
-    const writeGate = new Promise<void>((r) => (releaseWrite = r))
     let firstEvents = true
-    let writeHeld = false
-    const store: FlowStore = {
-      ...inner,
-      async events(id, after) {
-        if (firstEvents) {
-          firstEvents = false
-          await eventsGate
-        }
-        return inner.events(id, after)
+    const held = holdingWrite(
+      {
+        ...inner,
+        async events(id, after) {
+          if (firstEvents) {
+            firstEvents = false
+            await eventsGate
+          }
+          return inner.events(id, after)
+        },
       },
-      async write(id, version, w, fence) {
-        if (w.state === 'identifying' && !writeHeld) {
-          writeHeld = true
-          await writeGate
-        }
-        return inner.write(id, version, w, fence)
-      },
-    }
-    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+      (w) => w.state === 'identifying',
+    )
+    const service = createIdentificationService({ api: env.api, store: held.store, clock: env.clock })
     const started = service.start({ userId: 21, userType: 0 })
-    await real(() => writeHeld, 'initiate answered and its write is held')
+    await real(() => held.held, 'initiate answered and its write is held')
     releaseEvents() // the driver's first inbox read comes back while that write is on its way
     await new Promise((r) => setTimeout(r, 2300)) // start() re-reads the flow (every 2 s) and nudges it
-    releaseWrite()
+    held.release()
     const view = await started
     expect(view.state).toBe('identifying')
     expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
@@ -266,28 +312,16 @@ describe('identification service: a driver whose last write is on its way', () =
   it('applies an event that came while the write giving the lease up was on its way as soon as that write is stored (not at the next look)', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
-    let releaseWrite!: () => void
-    const writeGate = new Promise<void>((r) => (releaseWrite = r))
-    let writeHeld = false
-    const store: FlowStore = {
-      ...inner,
-      async write(id, version, w, fence) {
-        if (w.state === 'identifying' && fence?.release && !writeHeld) {
-          writeHeld = true
-          await writeGate
-        }
-        return inner.write(id, version, w, fence)
-      },
-    }
-    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const held = holdingWrite(inner, (w, fence) => w.state === 'identifying' && fence?.release === true)
+    const service = createIdentificationService({ api: env.api, store: held.store, clock: env.clock })
     const started = service.start({ userId: 22, userType: 0 })
-    await real(() => writeHeld, "initiate answered; the write of its answer, which gives the lease up, is held")
+    await real(() => held.held, 'initiate answered; the write of its answer, which gives the lease up, is held')
     const id = (await inner.findByUser(0, 22))!.id
     let cancelled: FlowView | undefined
     const cancelling = service.cancel(id).then((v) => (cancelled = v))
     for (let i = 0; i < 50 && (await inner.events(id, 0)).length === 0; i++) await flush()
     expect((await inner.events(id, 0)).map((e) => e.event.type)).toEqual(['CANCEL'])
-    releaseWrite()
+    held.release()
     expect((await started).state).toBe('identifying')
     // The look of a waiting call comes every 2 s of real time; a few turns of the event loop are enough here.
     for (let i = 0; i < 50 && !cancelled; i++) await flush()

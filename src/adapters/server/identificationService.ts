@@ -152,6 +152,21 @@ const inert = fromCallback<WorkerEvent, unknown>(() => () => {})
 const applyMachine = identificationMachine.provide({ actors: { initiator: inert, statusPoller: inert, finalizer: inert } })
 
 /** The part of a view subscribers hear about (not its time or version). */
+/** A host event a replica received, applied at once when the flow is parked ({@link applyParkedExclusive}). */
+interface DirectEvent {
+  event: HostEvent
+}
+
+/** What applying a parked flow's events wrote. */
+interface Applied {
+  /** The flow's view after the write. */
+  view: FlowView
+  /** The stretch to queue: the flow has work again. */
+  stretch?: number
+  /** The direct event was not taken by the flow's state (the caller answers 409). */
+  rejected?: boolean
+}
+
 /** Whether a write with `release` gave the lease up (a store may ignore `release`). */
 const leaseGivenUp = (r: FlowRecord) => !r.lease || r.lease.until <= 0
 
@@ -662,18 +677,23 @@ export function createIdentificationService(options: IdentificationServiceOption
   async function applyParked(id: string): Promise<void> {
     // The next stretch is queued once the lease is given back and the claim is over, so that
     // this replica's own worker may take it.
-    const next = await exclusive(id, () => applyParkedExclusive(id))
-    if (next !== undefined) await coord('dispatch', () => coordinator.dispatch(id, next))
+    const done = await exclusive(id, () => applyParkedExclusive(id))
+    if (done?.stretch !== undefined) await coord('dispatch', () => coordinator.dispatch(id, done.stretch!))
   }
 
-  /** Applies a parked flow's inbox; resolves with the stretch to queue when the flow has work again. */
-  async function applyParkedExclusive(id: string): Promise<number | undefined> {
+  /**
+   * Applies a parked flow's inbox, and then `direct` (a host event this replica received): one
+   * lease, one write. Resolves with what was written (and the stretch to queue when the flow has
+   * work again); `undefined` when nothing was done here (driven elsewhere, or working: a direct
+   * event then goes through the inbox).
+   */
+  async function applyParkedExclusive(id: string, direct?: DirectEvent): Promise<Applied | undefined> {
     if (closed) return undefined
     const takenAt = clock.now()
     const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
     if (!record) return // driven elsewhere: that replica applies it
     const epoch = record.lease!.epoch
-    if (record.working) {
+    if (record.working && !direct) {
       // Working but nobody drives it (a job not taken yet, or lost): drive it here.
       const restored = restoreFlow(record.flow, record.userId, record.userType)
       if ('snapshot' in restored) {
@@ -683,9 +703,9 @@ export function createIdentificationService(options: IdentificationServiceOption
     }
     let released = false
     try {
-      if (record.pending === false) return
-      const entries = await dep('events', () => store.events(id, record.appliedSeq))
-      if (entries.length === 0) return
+      if (record.working) return // a direct event: through the inbox, for whoever drives the flow
+      const entries = record.pending === false ? [] : await dep('events', () => store.events(id, record.appliedSeq))
+      if (entries.length === 0 && !direct) return
       const restored = restoreFlow(record.flow, record.userId, record.userType)
       if ('rejected' in restored) throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
       const host = createFlowHost({ machine: applyMachine, input: { userId: record.userId, userType: record.userType, ...shared }, clock, autoContinue: true, snapshot: restored.snapshot })
@@ -696,6 +716,21 @@ export function createIdentificationService(options: IdentificationServiceOption
         applied = e.seq
         const ok = host.send(e.event)
         history.push({ kind: 'event', at: e.at, event: e.event.type, receivedBy: e.receivedBy, applied: ok })
+      }
+      // The event received here comes after the inbox's; one the state does not take is not
+      // written (the caller hears 409), nor one that would bring back an ended flow while the
+      // user has another unfinished one.
+      let accepted = false
+      if (direct) {
+        const before = host.getSnapshot()
+        accepted = before.can(direct.event) && !(before.hasTag('ended') && !(await mayComeBack(record)))
+        if (accepted) {
+          host.send(direct.event)
+          history.push({ kind: 'event', at: clock.now(), event: direct.event.type, receivedBy: owner, applied: true })
+        } else if (entries.length === 0) {
+          host.stop()
+          return { view: record.view, rejected: true }
+        }
       }
       const s = host.getSnapshot()
       const working = s.hasTag('working')
@@ -714,18 +749,17 @@ export function createIdentificationService(options: IdentificationServiceOption
           history: history.map((h) => (h.kind === 'event' ? { ...h, applied: false } : h)),
         }
         next = await dep('write', () => store.write(id, record.version, unchanged, { owner, epoch, release: true }))
-        if (next) {
-          released = leaseGivenUp(next)
-          changed(next, record.view)
-        }
-        return
+        if (!next) return
+        released = leaseGivenUp(next)
+        changed(next, record.view)
+        return { view: next.view }
       }
       if (!next) return
       if (!leaseGivenUp(next)) await dep('releaseLease', () => store.releaseLease(id, owner, epoch))
       released = true
       changed(next, record.view)
       if (next.ended && !record.ended) ended(next.view, next.flow.trace)
-      if (working) return stretch
+      return { view: next.view, ...(working && { stretch }), ...(direct && !accepted && { rejected: true }) }
     } finally {
       if (!released) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
     }
@@ -786,6 +820,14 @@ export function createIdentificationService(options: IdentificationServiceOption
     await open(call)
     if (!isFlowId(id)) throw new FlowNotFoundError(`No identification flow ${String(id)}`)
     id = id.toLowerCase()
+    // A flow nobody drives (it waits for a person, or ended): applied here at once, under the
+    // flow's lease, in one write. A driven one hears of it through its inbox.
+    const here = await exclusive(id, () => applyParkedExclusive(id, { event }))
+    if (here) {
+      if (here.stretch !== undefined) await coord('dispatch', () => coordinator.dispatch(id, here.stretch!)).catch((err: unknown) => report(err, id))
+      if (here.rejected && !quiet) throw new FlowActionError(call, here.view)
+      return here.view
+    }
     const record = await dep('get', () => store.get(id))
     if (!record) throw new FlowNotFoundError(`No identification flow ${id}`)
     if (!accepts(record, event) || (record.ended && !(await mayComeBack(record)))) {
