@@ -363,13 +363,15 @@ replicas make ${perFlow(c)} store calls (one process: ${perFlow(s)}), but each i
 one process calls SQLite in process; on top come a Redis publish per change that every replica
 receives and parses, and a BullMQ job per working stretch (add, fetch, lock renewals,
 completion). A host event that wakes
-a parked flow costs the receiving replica \`get\`, \`appendEvent\`, \`acquireLease\`, \`events\` and a \`write\` that
-gives the lease up, and a dispatch; then the worker that takes the job does \`acquireLease\` (and \`get\`
-and a wait when the lease is still held) and a restore. Two round trips per stretch are gone since
-commit 2636d5a: the last write of a stretch gives the lease up itself (\`write(…, { release: true })\`,
-no \`releaseLease\` after it) and \`acquireLease\` says whether the inbox holds events, so that it is read
-only then (the run before: 10,026 \`releaseLease\` and 10,745 \`events\` calls for 2,000 flows; this run:
-${(c.store_calls['releaseLease'] ?? 0).toLocaleString('en')} and ${(c.store_calls['events'] ?? 0).toLocaleString('en')}). Proposed next, in the service: the replica
+a parked flow costs the receiving replica an \`acquireLease\` and a \`write\` that gives the lease
+up, and a dispatch; then the worker that takes the job does \`acquireLease\` (and \`get\` and a wait
+when the lease is still held) and a restore. Round trips gone in this stop: the last write of a
+stretch gives the lease up itself (\`write(…, { release: true })\`, no \`releaseLease\` after it),
+\`acquireLease\` says whether the inbox holds events, so that it is read only then, and a host event
+for a parked flow is applied at once under its lease instead of through the inbox (no \`get\`,
+\`appendEvent\`, \`events\`). Store calls for 2,000 flows before (commit 13079ce): \`releaseLease\`
+10,026, \`events\` 10,745, \`appendEvent\` 4,000, \`get\` 5,995; this run: ${(c.store_calls['releaseLease'] ?? 0).toLocaleString('en')}, ${(c.store_calls['events'] ?? 0).toLocaleString('en')},
+${(c.store_calls['appendEvent'] ?? 0).toLocaleString('en')}, ${(c.store_calls['get'] ?? 0).toLocaleString('en')}. Proposed next, in the service: the replica
 that applied the event, and holds the lease, drives the new stretch itself instead of giving
 the lease up and queueing a job for whichever replica fetches it (the same for \`start()\`, whose
 replica waits for initiate anyway), with the job kept for recovery only; and a bound on how many stretches a replica starts at once,
