@@ -210,6 +210,23 @@ describe('identification service', () => {
     await Promise.all([a.close(), b.close()])
   })
 
+  it('a host event for a stored flow that cannot be restored is not applied (cancel: FlowActionError; redirect: the view as it is) and leaves the lease free', async () => {
+    const env = simSetup()
+    const store = createMemoryFlowStore({ now: () => env.clock.now() })
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const f = await service.start({ userId: 17, userType: 0 })
+    const stored = (await store.get(f.id))!
+    // A record whose snapshot is not one this package wrote (another version, a hand edit).
+    const broken = await store.write(f.id, stored.version, { state: stored.state, working: false, ended: false, stretch: stored.stretch, flow: { garbage: true } as never, view: stored.view, appliedSeq: stored.appliedSeq })
+    expect(broken).not.toBeNull()
+    await expect(service.cancel(f.id)).rejects.toBeInstanceOf(FlowActionError)
+    // A redirect is answered quietly with what the flow shows (a browser may come back twice).
+    expect(await service.redirect(f.id, { outcome: 'success' })).toMatchObject({ id: f.id, state: 'identifying' })
+    expect(await store.acquireLease(f.id, 'someone-else', 1000)).not.toBeNull()
+    expect(env.sim.requests.filter((r) => r.endpoint === 'status')).toHaveLength(0)
+    await service.close()
+  })
+
   it('parks flows that wait for a person in the store only', async () => {
     const { service, store } = setup()
     const views = await Promise.all(Array.from({ length: 50 }, (_, i) => service.start({ userId: 100 + i, userType: 0 })))

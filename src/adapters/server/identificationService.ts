@@ -707,7 +707,10 @@ export function createIdentificationService(options: IdentificationServiceOption
       const entries = record.pending === false ? [] : await dep('events', () => store.events(id, record.appliedSeq))
       if (entries.length === 0 && !direct) return
       const restored = restoreFlow(record.flow, record.userId, record.userType)
-      if ('rejected' in restored) throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
+      if ('rejected' in restored) {
+        if (direct) return undefined // the inbox path answers (a flow that cannot be restored takes no event: 409)
+        throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
+      }
       const host = createFlowHost({ machine: applyMachine, input: { userId: record.userId, userType: record.userType, ...shared }, clock, autoContinue: true, snapshot: restored.snapshot })
       host.start()
       const history: FlowHistoryEntry[] = []
