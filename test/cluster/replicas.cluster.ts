@@ -60,6 +60,34 @@ describe('a cluster of replicas', () => {
     expect(cluster.sim.log.filter((l) => l.userId === 502 && l.endpoint === 'initiate')).toHaveLength(1)
   })
 
+  it('a signing redirect on B and a cancel on C at once, for a flow that waits at signing: both answer, each is applied once, in one order', async () => {
+    cluster = await startCluster({ replicas: 3 })
+    const [a, b, c] = cluster.replicas as [Replica, Replica, Replica]
+    const { json } = await call(a.base, '', { body: { userId: 504, userType: 0 } })
+    await userFinishes(cluster, b, json.id, 504, 'identification')
+    await waitUntil('signing', () => view(a, json.id), (v) => v.state === 'signing')
+    cluster.sim.sim.act(504, 'signing', 'success')
+    const [redirected, cancelled] = await Promise.all([call(b.base, `/${json.id}/success`), call(c.base, `/${json.id}/cancel`, { method: 'POST' })])
+    expect(redirected.status).toBe(303) // a redirect always sends the browser on
+    expect([200, 409]).toContain(cancelled.status)
+    const end = await waitUntil('ended', () => view(a, json.id), (v) => v.state === 'failed' || v.state === 'finalized')
+    // Each event is in the flow's history at most once (the capture redirect is the other
+    // REDIRECT); a cancel that answered 200 is there (applied, or recorded as not applied when
+    // finalize had answered).
+    const history = (await call(a.base, `/${json.id}/history`)).json as { kind: string; event?: string }[]
+    const hostEvents = history.filter((e) => e.kind === 'event' && (e.event === 'REDIRECT' || e.event === 'CANCEL')).map((e) => e.event)
+    expect(hostEvents.filter((e) => e === 'REDIRECT').length).toBeLessThanOrEqual(2)
+    expect(hostEvents.filter((e) => e === 'CANCEL').length).toBe(cancelled.status === 200 ? 1 : 0)
+    if (cancelled.status === 409) {
+      // The redirect came first and the flow finalized before the cancel could apply.
+      expect(end.state).toBe('finalized')
+    } else if (end.state === 'failed') {
+      expect(end.failure).toMatchObject({ reason: 'cancelled' })
+    }
+    expect(cluster.sim.log.filter((l) => l.userId === 504 && l.endpoint === 'finalize').length).toBeLessThanOrEqual(1)
+    expect(cluster.sim.overlaps).toBe(0)
+  })
+
   it('cancel through C while A polls: polling stops within one interval, and the flow stays cancelled', async () => {
     cluster = await startCluster({ replicas: 3, env: { INTERVAL_MS: '300' } })
     const [a, b, c] = cluster.replicas as [Replica, Replica, Replica]
