@@ -388,7 +388,7 @@ Node deployment should: through \`fetch\` (undici: web streams, \`Request\`/\`Re
 per request, about three times the CPU per request) the run before (commit b25f644) measured
 1,505 µs of replica CPU per status poll and a poll-lag p99 of 438 ms. The lag that is left comes
 in bursts of changes of state: the finalize wave 45 s after the signing redirects (2,000
-finalizes within about 4 s, each two writes, a lease release, a publish and a job completion),
+finalizes within about 4 s, each two or three writes (the last one gives the lease up), publishes and a job completion),
 the take-over after the kill, the signing redirects themselves (sent 50 at a time, as fast as
 the replicas answer). In a burst the machine's 2 cores, which also run the provider, the
 driver, PostgreSQL and Redis, are all busy, and the polls due then wait. The lag is read from
@@ -433,8 +433,8 @@ ${r.cpuPerPollRatioVsSingleProcess}): the figure counts all of the workload's CP
 phase B stages, where flows mostly poll, it is ${steady(c)} against ${steady(s)}. The ratio moves between
 runs with the machine's load, which changes how many polls a flow makes before the provider
 answers \`DOCUMENT_SIGN_SUCCESS\`, and with the CPU the same work costs the replicas: over the full runs of
-stop 15 the replicas' CPU per poll in the phase B stages moved between 490 and 670 µs from run to run
-(one process: 365 to 420 µs), the starts' CPU between 16.4 and 23.4 s for the same 2,000 starts,
+stop 15 (13 runs) the replicas' CPU per poll in the phase B stages moved between 490 and 710 µs from run to run
+(one process: 355 to 420 µs), the starts' CPU between 16.4 and 25.4 s for the same 2,000 starts,
 with the same code; the ratio between 1.83 and 2.42 (table below).${ratioMet ? '' : ' The changes of state are what costs (above): about 16 store round trips and a dozen Redis commands per flow, each a loopback round trip that a process with SQLite does not make.'}
 `)
   const rec = c.recovery
