@@ -151,7 +151,6 @@ const inert = fromCallback<WorkerEvent, unknown>(() => () => {})
 /** The chart with workers that do nothing: host events are applied to a parked flow without any request. */
 const applyMachine = identificationMachine.provide({ actors: { initiator: inert, statusPoller: inert, finalizer: inert } })
 
-/** The part of a view subscribers hear about (not its time or version). */
 /** A host event a replica received, applied at once when the flow is parked ({@link applyParkedExclusive}). */
 interface DirectEvent {
   event: HostEvent
@@ -170,6 +169,7 @@ interface Applied {
 /** Whether a write with `release` gave the lease up (a store may ignore `release`). */
 const leaseGivenUp = (r: FlowRecord) => !r.lease || r.lease.until <= 0
 
+/** The part of a view subscribers hear about (not its time or version). */
 const signature = (v: FlowView) => JSON.stringify([v.state, v.url, v.failure, v.result])
 
 /** A flow this replica drives. */
