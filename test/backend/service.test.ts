@@ -407,3 +407,164 @@ describe('identification service: a driver whose last write is on its way', () =
     await service.close()
   })
 })
+
+/**
+ * Found by an outside attack on the release-in-write and direct-apply changes (each failed on
+ * the code before its fix; the scripts it came from reproduce the same with other timings).
+ */
+describe('identification service: the write that gives the lease up, and events applied at once', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  async function real(cond: () => boolean, what: string) {
+    for (let i = 0; i < 500 && !cond(); i++) await sleep(10)
+    expect(cond(), what).toBe(true)
+  }
+
+  it('a renewal round while the finalized write (which gave the lease up) is answering does not make the driver lost: onFinalized is called once', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    let held = false
+    const store: FlowStore = {
+      ...inner,
+      async write(id, v, w, fence) {
+        const r = await inner.write(id, v, w, fence)
+        // Stored; its answer is slow to come back.
+        if (!held && w.state === 'finalized' && fence?.release) {
+          held = true
+          await gate
+        }
+        return r
+      },
+    }
+    const finalized: FlowView[] = []
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock, leaseMs: 10_000, onFinalized: (v) => finalized.push(v) })
+    const f = await service.start({ userId: 31, userType: 0 })
+    await captureAndSign(env, service, 31, f.id)
+    await until(env.clock, () => held)
+    for (let i = 0; i < 40; i++) {
+      env.clock.increment(100) // a renewal round (every leaseMs / 3) runs meanwhile
+      await flush()
+    }
+    open()
+    await real(() => service.running === 0, 'the driver stopped')
+    await flush(20)
+    expect((await inner.get(f.id))?.state).toBe('finalized')
+    expect(finalized).toHaveLength(1)
+    await service.close()
+  })
+
+  it('restart() of an ended flow that meets a new flow of the same user started meanwhile answers FlowActionError (not 200 with the old view)', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    let hold = false
+    let held = false
+    const store: FlowStore = {
+      ...inner,
+      async write(id, v, w, fence) {
+        if (hold && !held && fence?.release && !w.ended) {
+          held = true
+          await gate
+        }
+        return inner.write(id, v, w, fence)
+      },
+    }
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const f = await service.start({ userId: 61, userType: 0 })
+    await service.cancel(f.id)
+    hold = true
+    const restarted = service.restart(f.id).then(() => 'answered', (e: unknown) => e)
+    await real(() => held, 'the restart write is held')
+    const f2 = await service.start({ userId: 61, userType: 0 })
+    hold = false
+    open()
+    expect(await restarted).toBeInstanceOf(FlowActionError)
+    expect(f2.id).not.toBe(f.id)
+    expect((await inner.history(f.id)).filter((h) => h.kind === 'event').map((h) => [(h as { event: string }).event, (h as { applied: boolean }).applied])).toEqual([['CANCEL', true], ['RESTART', false]])
+    await service.close()
+  })
+
+  it('the same Success redirect on a second replica before the first one\'s job took the flow does not hold polling up for a lease', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let slow = false
+    // Loopback-like latency: A's lease requests take 10 ms, B's lease release 30 ms.
+    const storeA: FlowStore = { ...inner, acquireLease: async (...a) => (slow && (await sleep(10)), inner.acquireLease(...a)) }
+    const storeB: FlowStore = { ...inner, releaseLease: async (...a) => (slow && (await sleep(30)), inner.releaseLease(...a)) }
+    const a = createIdentificationService({ api: env.api, store: storeA, clock: env.clock, replicaId: 'A', leaseMs: 60_000 })
+    const b = createIdentificationService({ api: env.api, store: storeB, clock: env.clock, replicaId: 'B', leaseMs: 60_000 })
+    const f = await a.start({ userId: 81, userType: 0 })
+    await flush(20)
+    env.sim.act(81, 'identification', 'success')
+    const polls = () => env.sim.requests.filter((r) => r.endpoint === 'status' && r.userId === 81).length
+    slow = true
+    expect((await a.redirect(f.id, { outcome: 'success' })).state).toBe('pollingA')
+    expect((await b.redirect(f.id, { outcome: 'success' })).state).toBe('pollingA')
+    // Polling starts at once (on either replica), not once the 60 s lease ran out.
+    await real(() => polls() > 0, 'the first status request, long before the lease runs out')
+    expect(a.running + b.running).toBe(1)
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('with a store that ignores `release`, a releaseLease that fails after the event was stored does not fail the call: it answers, and onFailed hears of the cancel', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let failRelease = false
+    const store: FlowStore = {
+      ...inner,
+      write: (id, v, w, fence) => inner.write(id, v, w, fence && { owner: fence.owner, epoch: fence.epoch }),
+      async releaseLease(...a) {
+        if (failRelease) {
+          failRelease = false
+          throw new Error('connection reset')
+        }
+        return inner.releaseLease(...a)
+      },
+    }
+    const failed: FlowView[] = []
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock, onFailed: (v) => failed.push(v), onError: () => {} })
+    const f = await service.start({ userId: 72, userType: 0 })
+    await real(() => service.running === 0, 'the initiate stretch ended')
+    failRelease = true
+    const cancelled = await service.cancel(f.id)
+    expect(cancelled.state).toBe('failed')
+    expect(failed.map((v) => v.id)).toEqual([f.id])
+    await service.close()
+  })
+
+  it('two host events for one parked flow on one service: the second, which met the first one\'s claim, is applied right after it', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    let held = false
+    const store: FlowStore = {
+      ...inner,
+      async write(id, v, w, fence) {
+        if (!held && w.state === 'failed') {
+          held = true
+          await gate
+        }
+        return inner.write(id, v, w, fence)
+      },
+    }
+    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const f = await service.start({ userId: 71, userType: 0 })
+    const first = service.cancel(f.id)
+    await real(() => held, 'the cancel write is held')
+    let second: FlowView | undefined
+    const p = service.cancel(f.id).then((v) => (second = v), () => undefined)
+    for (let i = 0; i < 50 && (await inner.events(f.id, 0)).length === 0; i++) await flush()
+    expect((await inner.events(f.id, 0)).map((e) => e.event.type)).toEqual(['CANCEL'])
+    open()
+    expect((await first).state).toBe('failed')
+    // The look of a waiting call comes every 2 s of real time; a few turns of the event loop are enough here.
+    for (let i = 0; i < 50 && !second; i++) await flush()
+    expect(second?.state).toBe('failed')
+    await p
+    expect((await inner.history(f.id)).filter((h) => h.kind === 'event').map((h) => (h as { applied: boolean }).applied)).toEqual([true, false])
+    await service.close()
+  })
+})

@@ -191,6 +191,8 @@ interface Driver {
   drain(): void
   /** Throws (and stops the flow) unless the lease is surely still held: called before every request. */
   check(): void
+  /** The stretch's last write, which gives the lease up, is on its way (a renewal then finds no lease). */
+  releasing(): boolean
   /** A provider request starts: history and telemetry hear of it; the returned function of how it ended. */
   request(operation: RequestOperation): (result: RequestResult) => void
   done: Promise<void>
@@ -241,6 +243,10 @@ export function createIdentificationService(options: IdentificationServiceOption
   const drivers = new Map<string, Driver>()
   /** Flows whose lease this replica is taking right now (see `exclusive`). */
   const claiming = new Set<string>()
+  /** The work of those claims (close() waits for it). */
+  const claims = new Set<Promise<unknown>>()
+  /** Flows a nudge met claimed: looked at again once the claim is over. */
+  const recheck = new Set<string>()
   /**
    * Drivers stopped here whose last writes and lease release are still on their way, by flow:
    * the store gives the lease again to this replica, so a new driver must wait for them.
@@ -373,12 +379,25 @@ export function createIdentificationService(options: IdentificationServiceOption
   async function exclusive<T>(id: string, fn: () => Promise<T | undefined>): Promise<T | undefined> {
     // A driver stopped here a moment ago may still be writing: what it writes comes first.
     for (let left = leaving.get(id); left; left = leaving.get(id)) await left
-    if (claiming.has(id) || drivers.has(id)) return undefined
+    if (claiming.has(id) || drivers.has(id)) {
+      // Looked at again once the claim is over: an event appended meanwhile is not left waiting
+      // for the caller's next look.
+      if (claiming.has(id)) recheck.add(id)
+      return undefined
+    }
     claiming.add(id)
+    const work = fn()
+    claims.add(work)
     try {
-      return await fn()
+      return await work
     } finally {
+      claims.delete(work)
       claiming.delete(id)
+      if (recheck.delete(id) && !closed) {
+        const d = drivers.get(id)
+        if (d) d.drain()
+        else applyParked(id).catch((err: unknown) => report(err, id))
+      }
     }
   }
 
@@ -578,6 +597,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         }
         halt(why)
       },
+      releasing: () => releasing,
       drain() {
         // Once the last write gives the lease up, an event that came meanwhile is applied by
         // whoever takes the flow next (the receiving replica's nudge), not by this driver.
@@ -663,8 +683,11 @@ export function createIdentificationService(options: IdentificationServiceOption
     const ok = new Map(renewed.map((r) => [r.id, r.pending]))
     for (const d of held) {
       if (drivers.get(d.id) !== d) continue
-      if (!ok.has(d.id)) d.stop('lost')
-      else {
+      // A driver whose last write gave the lease up already is not lost: that write's answer
+      // stops it (ended or parked), or, fenced, as lost.
+      if (!ok.has(d.id)) {
+        if (!d.releasing()) d.stop('lost')
+      } else {
         d.validUntil = at + leaseMs * 0.9
         if (ok.get(d.id)) d.drain()
       }
@@ -693,8 +716,10 @@ export function createIdentificationService(options: IdentificationServiceOption
     const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
     if (!record) return // driven elsewhere: that replica applies it
     const epoch = record.lease!.epoch
-    if (record.working && !direct) {
-      // Working but nobody drives it (a job not taken yet, or lost): drive it here.
+    if (record.working) {
+      // Working but nobody drives it (a job not taken yet, or lost): drive it here (a direct
+      // event then goes through the inbox, which this driver reads; giving the lease back would
+      // hold the stretch's job up until the lease ran out).
       const restored = restoreFlow(record.flow, record.userId, record.userType)
       if ('snapshot' in restored) {
         void drive(record, epoch, restored.snapshot, new AbortController().signal, takenAt)
@@ -703,7 +728,6 @@ export function createIdentificationService(options: IdentificationServiceOption
     }
     let released = false
     try {
-      if (record.working) return // a direct event: through the inbox, for whoever drives the flow
       const entries = record.pending === false ? [] : await dep('events', () => store.events(id, record.appliedSeq))
       if (entries.length === 0 && !direct) return
       const restored = restoreFlow(record.flow, record.userId, record.userType)
@@ -755,10 +779,13 @@ export function createIdentificationService(options: IdentificationServiceOption
         if (!next) return
         released = leaseGivenUp(next)
         changed(next, record.view)
-        return { view: next.view }
+        // The event received here was not applied either: the caller hears so (409).
+        return { view: next.view, ...(direct && { rejected: true }) }
       }
       if (!next) return
-      if (!leaseGivenUp(next)) await dep('releaseLease', () => store.releaseLease(id, owner, epoch))
+      // Stored: a lease that cannot be given back now runs out by itself; what was stored is
+      // announced, and its caller answered, either way.
+      if (!leaseGivenUp(next)) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
       released = true
       changed(next, record.view)
       if (next.ended && !record.ended) ended(next.view, next.flow.trace)
@@ -945,9 +972,7 @@ export function createIdentificationService(options: IdentificationServiceOption
 
   /** Resolves once every driver is done, or after twice the dependency timeout (a hand-over and its last write). */
   function handedOver(list: Driver[]): Promise<void> {
-    if (list.length === 0) return Promise.resolve()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    return Promise.race([Promise.all(list.map((d) => d.done)), new Promise<void>((r) => (timer = setTimeout(r, 2 * depTimeout + 100)))]).then(() => clearTimeout(timer))
+    return settledWithin(list.map((d) => d.done), 2 * depTimeout + 100)
   }
 
   return {
@@ -1015,6 +1040,8 @@ export function createIdentificationService(options: IdentificationServiceOption
       clock.clearTimeout(renewTimer)
       clock.clearTimeout(reconcileTimer)
       await ready.catch(() => {})
+      // Events being applied here (a lease taken, the write on its way) are stored first.
+      await settledWithin([...claims], 2 * depTimeout + 100)
       // Each driver hands its flow over: a request on its way is answered and written first (at
       // most dependencyTimeoutMs), then the lease is given back. The flows driven here outside a
       // job go first, while the coordinator can still announce their last change; then the
@@ -1028,6 +1055,13 @@ export function createIdentificationService(options: IdentificationServiceOption
       await handedOver(rest)
     },
   }
+}
+
+/** Resolves once every promise settled, or after `ms` (real time). */
+function settledWithin(list: Promise<unknown>[], ms: number): Promise<void> {
+  if (list.length === 0) return Promise.resolve()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  return Promise.race([Promise.allSettled(list), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).then(() => clearTimeout(timer))
 }
 
 /** Waits `ms` on real time unless `signal` aborts first; resolves whether the wait ran out. */
