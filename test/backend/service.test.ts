@@ -20,6 +20,33 @@ function setup(simOptions = {}, given?: FlowStore) {
   return { env, service, store, finalized, failed }
 }
 
+/** Waits on real time (the gates below are real promises) until `cond` holds. */
+async function real(cond: () => boolean, what: string) {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10))
+  expect(cond(), what).toBe(true)
+}
+
+/** `inner` with the first write that `holds` held until `release()`. */
+function holdingWrite(inner: FlowStore, holds: (w: FlowWrite, fence: WriteFence | undefined) => boolean) {
+  let release!: () => void
+  const gate = new Promise<void>((r) => (release = r))
+  const t = {
+    held: false,
+    release,
+    store: {
+      ...inner,
+      async write(id, version, w, fence) {
+        if (!t.held && holds(w, fence)) {
+          t.held = true
+          await gate
+        }
+        return inner.write(id, version, w, fence)
+      },
+    } as FlowStore,
+  }
+  return t
+}
+
 describe('identification service', () => {
   it('starts, follows redirects, continues by itself and finalizes; waiting flows have no actor', async () => {
     const { env, service, finalized } = setup()
@@ -267,32 +294,7 @@ describe('identification service', () => {
 })
 
 describe('identification service: a driver whose last write is on its way', () => {
-  /** Waits on real time (the gates below are real promises) until `cond` holds. */
-  async function real(cond: () => boolean, what: string) {
-    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10))
-    expect(cond(), what).toBe(true)
-  }
 
-  /** `inner` with the first write that `holds` held until `release()`. */
-  function holdingWrite(inner: FlowStore, holds: (w: FlowWrite, fence: WriteFence | undefined) => boolean) {
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    const t = {
-      held: false,
-      release,
-      store: {
-        ...inner,
-        async write(id, version, w, fence) {
-          if (!t.held && holds(w, fence)) {
-            t.held = true
-            await gate
-          }
-          return inner.write(id, version, w, fence)
-        },
-      } as FlowStore,
-    }
-    return t
-  }
 
   it('is not driven a second time here: the inbox read comes back and start() looks again while the write of initiate\'s answer is held → one initiate', async () => {
     const env = simSetup()
@@ -414,10 +416,6 @@ describe('identification service: a driver whose last write is on its way', () =
  */
 describe('identification service: the write that gives the lease up, and events applied at once', () => {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-  async function real(cond: () => boolean, what: string) {
-    for (let i = 0; i < 500 && !cond(); i++) await sleep(10)
-    expect(cond(), what).toBe(true)
-  }
 
   it('a renewal round while the finalized write (which gave the lease up) is answering does not make the driver lost: onFinalized is called once', async () => {
     const env = simSetup()
@@ -537,28 +535,17 @@ describe('identification service: the write that gives the lease up, and events 
   it('two host events for one parked flow on one service: the second, which met the first one\'s claim, is applied right after it', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
-    let open!: () => void
-    const gate = new Promise<void>((r) => (open = r))
-    let held = false
-    const store: FlowStore = {
-      ...inner,
-      async write(id, v, w, fence) {
-        if (!held && w.state === 'failed') {
-          held = true
-          await gate
-        }
-        return inner.write(id, v, w, fence)
-      },
-    }
+    const held = holdingWrite(inner, (w) => w.state === 'failed')
+    const store = held.store
     const service = createIdentificationService({ api: env.api, store, clock: env.clock })
     const f = await service.start({ userId: 71, userType: 0 })
     const first = service.cancel(f.id)
-    await real(() => held, 'the cancel write is held')
+    await real(() => held.held, 'the cancel write is held')
     let second: FlowView | undefined
     const p = service.cancel(f.id).then((v) => (second = v), () => undefined)
     for (let i = 0; i < 50 && (await inner.events(f.id, 0)).length === 0; i++) await flush()
     expect((await inner.events(f.id, 0)).map((e) => e.event.type)).toEqual(['CANCEL'])
-    open()
+    held.release()
     expect((await first).state).toBe('failed')
     // The look of a waiting call comes every 2 s of real time; a few turns of the event loop are enough here.
     for (let i = 0; i < 50 && !second; i++) await flush()
