@@ -433,7 +433,7 @@ ${r.cpuPerPollRatioVsSingleProcess}): the figure counts all of the workload's CP
 phase B stages, where flows mostly poll, it is ${steady(c)} against ${steady(s)}. The ratio moves between
 runs with the machine's load, which changes how many polls a flow makes before the provider
 answers \`DOCUMENT_SIGN_SUCCESS\`, and with the CPU the same work costs the replicas: over the full runs of
-stop 15 (13 runs) the replicas' CPU per poll in the phase B stages moved between 490 and 710 µs from run to run
+stop 15 (14 runs) the replicas' CPU per poll in the phase B stages moved between 490 and 710 µs from run to run
 (one process: 355 to 420 µs), the starts' CPU between 16.4 and 25.4 s for the same 2,000 starts,
 with the same code; the ratio between 1.83 and 2.42 (table below).${ratioMet ? '' : ' The changes of state are what costs (above): about 16 store round trips and a dozen Redis commands per flow, each a loopback round trip that a process with SQLite does not make.'}
 `)
