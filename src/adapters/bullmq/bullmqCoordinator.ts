@@ -1,6 +1,7 @@
 import type { Job, Queue, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { DependencyError } from '../server/errors.js'
+import { settles } from '../server/settles.js'
 import type { CoordinatorHandlers, FlowChange, FlowCoordinator } from '../server/types.js'
 import { plainCause, resolveConnection, type RedisConnectionOptions } from './connection.js'
 
@@ -572,14 +573,6 @@ function within<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T
       (err: unknown) => (clearTimeout(timer), reject(err)),
     )
   })
-}
-
-/** Whether `p` settled (either way) within `ms`. */
-function settles(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return within(p, ms, () => new Error('timeout')).then(
-    () => true,
-    (err: unknown) => !(err instanceof Error && err.message === 'timeout'),
-  )
 }
 
 function positiveInt(v: number | undefined, dflt: number, name: string): number {

@@ -16,6 +16,7 @@ import { assertIdentificationApi, createIdentificationWorkers, type RequestOpera
 import { createFlowHost, restoreFlow, viewOf as stateView, type IdentificationSnapshot } from '../../host/flowHost.js'
 import { DependencyError, FlowActionError, FlowNotFoundError, ServiceClosedError, UnfinishedFlowExistsError } from './errors.js'
 import { createLocalCoordinator } from './localCoordinator.js'
+import { settles } from './settles.js'
 import type { PhaseTelemetry, ServiceTelemetry } from './telemetry.js'
 import type {
   FlowChange,
@@ -971,8 +972,8 @@ export function createIdentificationService(options: IdentificationServiceOption
   }
 
   /** Resolves once every driver is done, or after twice the dependency timeout (a hand-over and its last write). */
-  function handedOver(list: Driver[]): Promise<void> {
-    return settledWithin(list.map((d) => d.done), 2 * depTimeout + 100)
+  async function handedOver(list: Driver[]): Promise<void> {
+    await settles(Promise.all(list.map((d) => d.done)), 2 * depTimeout + 100)
   }
 
   return {
@@ -1041,7 +1042,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       clock.clearTimeout(reconcileTimer)
       await ready.catch(() => {})
       // Events being applied here (a lease taken, the write on its way) are stored first.
-      await settledWithin([...claims], 2 * depTimeout + 100)
+      await settles(Promise.allSettled([...claims]), 2 * depTimeout + 100)
       // Each driver hands its flow over: a request on its way is answered and written first (at
       // most dependencyTimeoutMs), then the lease is given back. The flows driven here outside a
       // job go first, while the coordinator can still announce their last change; then the
@@ -1055,13 +1056,6 @@ export function createIdentificationService(options: IdentificationServiceOption
       await handedOver(rest)
     },
   }
-}
-
-/** Resolves once every promise settled, or after `ms` (real time). */
-function settledWithin(list: Promise<unknown>[], ms: number): Promise<void> {
-  if (list.length === 0) return Promise.resolve()
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([Promise.allSettled(list), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).then(() => clearTimeout(timer))
 }
 
 /** Waits `ms` on real time unless `signal` aborts first; resolves whether the wait ran out. */
