@@ -152,11 +152,6 @@ const inert = fromCallback<WorkerEvent, unknown>(() => () => {})
 /** The chart with workers that do nothing: host events are applied to a parked flow without any request. */
 const applyMachine = identificationMachine.provide({ actors: { initiator: inert, statusPoller: inert, finalizer: inert } })
 
-/** A host event a replica received, applied at once when the flow is parked ({@link applyParkedExclusive}). */
-interface DirectEvent {
-  event: HostEvent
-}
-
 /** What applying a parked flow's events wrote. */
 interface Applied {
   /** The flow's view after the write. */
@@ -708,10 +703,10 @@ export function createIdentificationService(options: IdentificationServiceOption
   /**
    * Applies a parked flow's inbox, and then `direct` (a host event this replica received): one
    * lease, one write. Resolves with what was written (and the stretch to queue when the flow has
-   * work again); `undefined` when nothing was done here (driven elsewhere, or working: a direct
-   * event then goes through the inbox).
+   * work again); `undefined` when nothing was done here (driven elsewhere; working, then driven
+   * here; or not restorable: a direct event then goes through the inbox).
    */
-  async function applyParkedExclusive(id: string, direct?: DirectEvent): Promise<Applied | undefined> {
+  async function applyParkedExclusive(id: string, direct?: HostEvent): Promise<Applied | undefined> {
     if (closed) return undefined
     const takenAt = clock.now()
     const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
@@ -751,10 +746,10 @@ export function createIdentificationService(options: IdentificationServiceOption
       let accepted = false
       if (direct) {
         const before = host.getSnapshot()
-        accepted = before.can(direct.event) && !(before.hasTag('ended') && !(await mayComeBack(record)))
+        accepted = before.can(direct) && !(before.hasTag('ended') && !(await mayComeBack(record)))
         if (accepted) {
-          host.send(direct.event)
-          history.push({ kind: 'event', at: clock.now(), event: direct.event.type, receivedBy: owner, applied: true })
+          host.send(direct)
+          history.push({ kind: 'event', at: clock.now(), event: direct.type, receivedBy: owner, applied: true })
         } else if (entries.length === 0) {
           host.stop()
           return { view: record.view, rejected: true }
@@ -853,7 +848,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     id = id.toLowerCase()
     // A flow nobody drives (it waits for a person, or ended): applied here at once, under the
     // flow's lease, in one write. A driven one hears of it through its inbox.
-    const here = await exclusive(id, () => applyParkedExclusive(id, { event }))
+    const here = await exclusive(id, () => applyParkedExclusive(id, event))
     if (here) {
       if (here.stretch !== undefined) await coord('dispatch', () => coordinator.dispatch(id, here.stretch!)).catch((err: unknown) => report(err, id))
       if (here.rejected && !quiet) throw new FlowActionError(call, here.view)
