@@ -241,7 +241,10 @@ export function createIdentificationService(options: IdentificationServiceOption
   const claiming = new Set<string>()
   /** The work of those claims (close() waits for it). */
   const claims = new Set<Promise<unknown>>()
-  /** Flows a nudge met claimed: looked at again once the claim is over. */
+  /**
+   * Flows an event was announced for while they were held here (claimed, or their driver's last
+   * write, which gives the lease up, on its way): looked at again once let go ({@link lookAgain}).
+   */
   const recheck = new Set<string>()
   /**
    * Drivers stopped here whose last writes and lease release are still on their way, by flow:
@@ -389,12 +392,16 @@ export function createIdentificationService(options: IdentificationServiceOption
     } finally {
       claims.delete(work)
       claiming.delete(id)
-      if (recheck.delete(id) && !closed) {
-        const d = drivers.get(id)
-        if (d) d.drain()
-        else applyParked(id).catch((err: unknown) => report(err, id))
-      }
+      lookAgain(id)
     }
+  }
+
+  /** A flow in `recheck` is let go: its inbox is applied now, not at the caller's next look. */
+  function lookAgain(id: string) {
+    if (!recheck.delete(id) || closed) return
+    const d = drivers.get(id)
+    if (d) d.drain()
+    else applyParked(id).catch((err: unknown) => report(err, id))
   }
 
   /** Takes the flow's lease and starts driving its stretch; `undefined` when there is nothing to drive here. */
@@ -452,8 +459,6 @@ export function createIdentificationService(options: IdentificationServiceOption
     let releasing = false
     /** That write gave the lease up: no `releaseLease` when the driver stops. */
     let released = false
-    /** Events were announced while that write was on its way: applied here once the driver let go. */
-    let missedInbox = false
     let pendingHistory: FlowHistoryEntry[] = []
     /** Provider requests since the last write, written with the next one. */
     let pendingRequests: FlowHistoryEntry[] = []
@@ -595,9 +600,9 @@ export function createIdentificationService(options: IdentificationServiceOption
       },
       releasing: () => releasing,
       drain() {
-        // Once the last write gives the lease up, an event that came meanwhile is applied by
-        // whoever takes the flow next (the receiving replica's nudge), not by this driver.
-        if (releasing) missedInbox = true
+        // Once the last write gives the lease up, an event that came meanwhile is not applied by
+        // this driver: the flow is looked at again once the driver let go (lookAgain).
+        if (releasing) recheck.add(id)
         if (stopped || draining || releasing) return
         draining = true
         void dep('events', () => store.events(id, applied))
@@ -642,7 +647,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         .finally(() => {
           if (leaving.get(id) === left) leaving.delete(id)
           resolveDone()
-          if (missedInbox && !closed) applyParked(id).catch((err: unknown) => report(err, id))
+          lookAgain(id)
         })
       leaving.set(id, left)
     }
