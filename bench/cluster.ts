@@ -18,7 +18,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg, setPriority, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -26,7 +26,7 @@ import { Redis } from 'ioredis'
 import { createTestDatabase, type TestDatabase } from '../test/cluster/pgHelpers.js'
 import { deleteRedisPrefix } from '../test/cluster/redisHelpers.js'
 import { quantile } from './common.js'
-import { forkBenchProvider, nowMs, type ProviderRequest } from './clusterProvider.js'
+import { forkBenchProvider, nowMs, setNice, stopProcess, type ProviderRequest } from './clusterProvider.js'
 import { appendClusterRun, CLUSTER_TARGETS, writeClusterSection, type ClusterResults, type ClusterRun } from './clusterReport.js'
 
 const arg = (name: string, dflt: number) => {
@@ -54,16 +54,6 @@ const WATCHDOG_MS = 12 * 60_000
  */
 const NICE = { provider: -10, driver: 10, replicas: 0 }
 
-/** Sets a process's nice value; false (and a warning) when the OS refuses (no privilege to raise it). */
-function setNice(pid: number, nice: number, who: string): boolean {
-  try {
-    setPriority(pid, nice)
-    return true
-  } catch (err) {
-    console.warn(`bench:cluster: could not set the priority of ${who} to ${nice}: ${String(err)}`)
-    return false
-  }
-}
 
 const FIXTURE = fileURLToPath(new URL('./clusterReplica.ts', import.meta.url))
 const resultsFile = fileURLToPath(new URL('./cluster.json', import.meta.url))
@@ -159,19 +149,6 @@ function startReplica(name: string, env: Record<string, string>): Promise<Replic
       clearTimeout(limit)
       reject(new Error(`replica ${name} exited (${code ?? signal}) before it was ready: ${err}`))
     })
-  })
-}
-
-/** SIGTERM (SIGKILL after 10 s) and wait for the exit. */
-function stopReplica(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
-    child.once('exit', () => {
-      clearTimeout(t)
-      resolve()
-    })
-    child.kill(signal)
   })
 }
 
@@ -322,7 +299,7 @@ async function runWorkload(mode: 'cluster' | 'single'): Promise<RunOutput> {
   let cleaned: Promise<void> | undefined
   const cleanUp = () =>
     (cleaned ??= (async () => {
-      await Promise.all(replicas.map((r) => stopReplica(r.child)))
+      await Promise.all(replicas.map((r) => stopProcess(r.child)))
       await provider.close()
       if (prefix) await deleteBenchKeys(prefix).catch((e: unknown) => log(`    could not delete the Redis keys ${prefix}:*: ${String(e)}`))
       if (db) await db.drop().catch((e: unknown) => log(`    could not drop the database ${db!.name}: ${String(e)}`))
@@ -695,7 +672,7 @@ async function emergency(why: string) {
   if (cleaningUp) return
   cleaningUp = true
   console.error(`bench:cluster: ${why}; stopping the replicas, removing the database and the Redis keys of the run`)
-  await Promise.all([...children].map((c) => stopReplica(c, 'SIGKILL')))
+  await Promise.all([...children].map((c) => stopProcess(c, 'SIGKILL')))
   await Promise.race([Promise.all([...cleanups].map((f) => f())), sleep(30_000)])
   process.exit(1)
 }

@@ -5,8 +5,11 @@
  * answer was sent — and counting status requests of one user in flight at once (overlapping
  * polls), as test/cluster/fixtures/cluster.ts does for the suites.
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import type { ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { setPriority } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { createAdaptorServer } from '@hono/node-server'
 import { createSimulator, type Simulator } from '../src/simulator/simulator.js'
 import type { SimulatorTiming } from '../src/simulator/scenarios.js'
@@ -135,22 +138,13 @@ export interface ForkedBenchProvider {
  * on its own machine is not starved by the system under test); not applied when the OS refuses.
  */
 export async function forkBenchProvider(options: { latencyMs: number; timing: SimulatorTiming; nice?: number }): Promise<ForkedBenchProvider> {
-  const { fork } = await import('node:child_process')
-  const { fileURLToPath } = await import('node:url')
   const child = fork(fileURLToPath(import.meta.url), [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, BENCH_PROVIDER_CHILD: '1', BENCH_PROVIDER_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   })
-  if (options.nice !== undefined) {
-    const { setPriority } = await import('node:os')
-    try {
-      setPriority(child.pid!, options.nice)
-    } catch (err) {
-      console.warn(`bench provider: could not set its priority to ${options.nice}: ${String(err)}`)
-    }
-  }
+  if (options.nice !== undefined) setNice(child.pid!, options.nice, 'the bench provider')
   let next = 0
   const waiting = new Map<number, (m: ProviderMessage) => void>()
   child.on('message', (m: ProviderMessage) => {
@@ -187,16 +181,31 @@ export async function forkBenchProvider(options: { latencyMs: number; timing: Si
       const a = await ask({ type: 'stats' })
       return { cpuSeconds: a.cpuSeconds!, eventLoopDelayP99Ms: a.eventLoopDelayP99Ms! }
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve()
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
-        child.once('exit', () => {
-          clearTimeout(t)
-          resolve()
-        })
-        child.kill('SIGTERM')
-      }),
+    close: () => stopProcess(child),
+  }
+}
+
+/** Sends `signal` (SIGKILL after 10 s) and waits for the exit. */
+export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    child.once('exit', () => {
+      clearTimeout(t)
+      resolve()
+    })
+    child.kill(signal)
+  })
+}
+
+/** Sets a process's nice value; false (and a warning) when the OS refuses (no privilege to raise it). */
+export function setNice(pid: number, nice: number, who: string): boolean {
+  try {
+    setPriority(pid, nice)
+    return true
+  } catch (err) {
+    console.warn(`bench:cluster: could not set the priority of ${who} to ${nice}: ${String(err)}`)
+    return false
   }
 }
 
