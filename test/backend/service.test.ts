@@ -26,21 +26,31 @@ async function real(cond: () => boolean, what: string) {
   expect(cond(), what).toBe(true)
 }
 
-/** `inner` with the first write that `holds` held until `release()`. */
-function holdingWrite(inner: FlowStore, holds: (w: FlowWrite, fence: WriteFence | undefined) => boolean) {
-  let release!: () => void
-  const gate = new Promise<void>((r) => (release = r))
+/** A promise the test lets go of (`open()`). */
+function gate() {
+  let open!: () => void
+  const promise = new Promise<void>((r) => (open = r))
+  return { promise, open }
+}
+
+/**
+ * `inner` with the first write that `holds` held until `release()`: before it reaches the store,
+ * or, with `stored`, after the store took it (its answer is what waits).
+ */
+function holdingWrite(inner: FlowStore, holds: (w: FlowWrite, fence: WriteFence | undefined) => boolean, o: { stored?: boolean } = {}) {
+  const g = gate()
   const t = {
     held: false,
-    release,
+    release: g.open,
     store: {
       ...inner,
       async write(id, version, w, fence) {
-        if (!t.held && holds(w, fence)) {
-          t.held = true
-          await gate
-        }
-        return inner.write(id, version, w, fence)
+        const hold = !t.held && holds(w, fence)
+        if (hold) t.held = true
+        if (hold && !o.stored) await g.promise
+        const r = await inner.write(id, version, w, fence)
+        if (hold && o.stored) await g.promise
+        return r
       },
     } as FlowStore,
   }
@@ -294,13 +304,10 @@ describe('identification service', () => {
 })
 
 describe('identification service: a driver whose last write is on its way', () => {
-
-
   it('is not driven a second time here: the inbox read comes back and start() looks again while the write of initiate\'s answer is held → one initiate', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
-    let releaseEvents!: () => void
-    const eventsGate = new Promise<void>((r) => (releaseEvents = r))
+    const eventsGate = gate()
     let firstEvents = true
     const held = holdingWrite(
       {
@@ -308,7 +315,7 @@ describe('identification service: a driver whose last write is on its way', () =
         async events(id, after) {
           if (firstEvents) {
             firstEvents = false
-            await eventsGate
+            await eventsGate.promise
           }
           return inner.events(id, after)
         },
@@ -318,7 +325,7 @@ describe('identification service: a driver whose last write is on its way', () =
     const service = createIdentificationService({ api: env.api, store: held.store, clock: env.clock })
     const started = service.start({ userId: 21, userType: 0 })
     await real(() => held.held, 'initiate answered and its write is held')
-    releaseEvents() // the driver's first inbox read comes back while that write is on its way
+    eventsGate.open() // the driver's first inbox read comes back while that write is on its way
     await new Promise((r) => setTimeout(r, 2300)) // start() re-reads the flow (every 2 s) and nudges it
     held.release()
     const view = await started
@@ -355,8 +362,7 @@ describe('identification service: a driver whose last write is on its way', () =
     const store = createMemoryFlowStore({ now: () => env.clock.now() })
     // The provider takes initiate at once; its answer is held until the test lets it go (the
     // request honours its signal, as a transport does).
-    let releaseAnswer!: () => void
-    const answerGate = new Promise<void>((r) => (releaseAnswer = r))
+    const answerGate = gate()
     let taken = false
     const api: IdentificationApi = {
       ...env.api,
@@ -364,7 +370,7 @@ describe('identification service: a driver whose last write is on its way', () =
         const answer = await env.api.initiate(req, o)
         taken = true
         await new Promise<void>((resolve, reject) => {
-          void answerGate.then(resolve)
+          void answerGate.promise.then(resolve)
           o?.signal?.addEventListener('abort', () => reject(o.signal!.reason), { once: true })
         })
         return answer
@@ -402,7 +408,7 @@ describe('identification service: a driver whose last write is on its way', () =
     jobs[0]!.abort() // the job is given up…
     await coordinator.dispatch(id, 1) // …and handed back, and run again here at once
     await flush()
-    releaseAnswer()
+    answerGate.open()
     const view = await started
     expect(view.state).toBe('identifying')
     expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
@@ -420,31 +426,18 @@ describe('identification service: the write that gives the lease up, and events 
   it('a renewal round while the finalized write (which gave the lease up) is answering does not make the driver lost: onFinalized is called once', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
-    let open!: () => void
-    const gate = new Promise<void>((r) => (open = r))
-    let held = false
-    const store: FlowStore = {
-      ...inner,
-      async write(id, v, w, fence) {
-        const r = await inner.write(id, v, w, fence)
-        // Stored; its answer is slow to come back.
-        if (!held && w.state === 'finalized' && fence?.release) {
-          held = true
-          await gate
-        }
-        return r
-      },
-    }
+    // Stored; its answer is slow to come back.
+    const held = holdingWrite(inner, (w, fence) => w.state === 'finalized' && fence?.release === true, { stored: true })
     const finalized: FlowView[] = []
-    const service = createIdentificationService({ api: env.api, store, clock: env.clock, leaseMs: 10_000, onFinalized: (v) => finalized.push(v) })
+    const service = createIdentificationService({ api: env.api, store: held.store, clock: env.clock, leaseMs: 10_000, onFinalized: (v) => finalized.push(v) })
     const f = await service.start({ userId: 31, userType: 0 })
     await captureAndSign(env, service, 31, f.id)
-    await until(env.clock, () => held)
+    await until(env.clock, () => held.held)
     for (let i = 0; i < 40; i++) {
       env.clock.increment(100) // a renewal round (every leaseMs / 3) runs meanwhile
       await flush()
     }
-    open()
+    held.release()
     await real(() => service.running === 0, 'the driver stopped')
     await flush(20)
     expect((await inner.get(f.id))?.state).toBe('finalized')
@@ -455,29 +448,17 @@ describe('identification service: the write that gives the lease up, and events 
   it('restart() of an ended flow that meets a new flow of the same user started meanwhile answers FlowActionError (not 200 with the old view)', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
-    let open!: () => void
-    const gate = new Promise<void>((r) => (open = r))
     let hold = false
-    let held = false
-    const store: FlowStore = {
-      ...inner,
-      async write(id, v, w, fence) {
-        if (hold && !held && fence?.release && !w.ended) {
-          held = true
-          await gate
-        }
-        return inner.write(id, v, w, fence)
-      },
-    }
-    const service = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const held = holdingWrite(inner, (w, fence) => hold && fence?.release === true && !w.ended)
+    const service = createIdentificationService({ api: env.api, store: held.store, clock: env.clock })
     const f = await service.start({ userId: 61, userType: 0 })
     await service.cancel(f.id)
     hold = true
     const restarted = service.restart(f.id).then(() => 'answered', (e: unknown) => e)
-    await real(() => held, 'the restart write is held')
+    await real(() => held.held, 'the restart write is held')
     const f2 = await service.start({ userId: 61, userType: 0 })
     hold = false
-    open()
+    held.release()
     expect(await restarted).toBeInstanceOf(FlowActionError)
     expect(f2.id).not.toBe(f.id)
     expect((await inner.history(f.id)).filter((h) => h.kind === 'event').map((h) => [(h as { event: string }).event, (h as { applied: boolean }).applied])).toEqual([['CANCEL', true], ['RESTART', false]])
