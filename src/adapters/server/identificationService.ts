@@ -189,6 +189,8 @@ interface Driver {
   check(): void
   /** The stretch's last write, which gives the lease up, is on its way (a renewal then finds no lease). */
   releasing(): boolean
+  /** Stopped by close() while the flow still had work, and its lease given back: someone must go on with it. */
+  handedBack(): boolean
   /** A provider request starts: history and telemetry hear of it; the returned function of how it ended. */
   request(operation: RequestOperation): (result: RequestResult) => void
   done: Promise<void>
@@ -367,8 +369,17 @@ export function createIdentificationService(options: IdentificationServiceOption
 
   // ——— driving a working stretch ———
 
+  /**
+   * Runs a queued stretch (a coordinator's job). Stretches are queued only when no replica drives
+   * them already: a flow resumed after its replica died or closed, or one whose start could not
+   * take the lease. A stretch that wakes a parked flow is driven by the replica that woke it.
+   */
   async function run(job: { flowId: string; stretch: number }, signal: AbortSignal): Promise<void> {
-    await (await begin(job, signal, false, true))?.done
+    const d = closed ? undefined : await begin(job, signal, false, true)
+    if (d) return d.done
+    // Taken while this replica closes (its worker still fetches): given back when the
+    // coordinator aborts it on close, so that another replica runs it.
+    if (closed) await pause(leaseMs, signal)
   }
 
   /**
@@ -415,9 +426,10 @@ export function createIdentificationService(options: IdentificationServiceOption
     let takenAt = clock.now()
     let record = await dep('acquireLease', () => store.acquireLease(job.flowId, owner, leaseMs, { force }))
     if (!record) {
-      // Another replica holds the lease: a live one renews it, a dead one's runs out. Wait for
-      // it to run out (the job keeps this stretch here meanwhile) and try once more, so that a
-      // killed replica's flow goes on now rather than at the next reconcile.
+      // Another replica holds the lease: a live one renews it, a dead one's runs out. A job waits
+      // for it to run out (the job keeps this stretch here meanwhile) and tries once more, so that
+      // a killed replica's flow goes on now rather than at the next reconcile.
+      if (!fromJob) return undefined
       const held = await dep('get', () => store.get(job.flowId))
       const wait = held?.lease ? Math.min(leaseMs, held.lease.until - clock.now()) + 50 : 0
       if (!held?.working || wait <= 0 || !(await pause(wait, signal))) return undefined
@@ -446,6 +458,7 @@ export function createIdentificationService(options: IdentificationServiceOption
     let resolveDone!: () => void
     const done = new Promise<void>((r) => (resolveDone = r))
     let stopped = false
+    let stoppedAs: Parameters<Driver['stop']>[0] | undefined
     /** Stopped because the lease is lost or in doubt: writes still queued are dropped. */
     let fenced = false
     /** Provider requests on their way (started, not answered). */
@@ -599,6 +612,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         halt(why)
       },
       releasing: () => releasing,
+      handedBack: () => stoppedAs === 'closed' && d.record.working && !d.record.ended,
       drain() {
         // Once the last write gives the lease up, an event that came meanwhile is not applied by
         // this driver: the flow is looked at again once the driver let go (lookAgain).
@@ -631,6 +645,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       clearTimeout(handOverTimer)
       handOver = undefined
       stopped = true
+      stoppedAs = why
       fenced = why === 'lost' || why === 'failed'
       host.stop()
       phase?.end(why === 'parked' ? 'parked' : why === 'ended' ? 'ended' : 'handed-over')
@@ -765,9 +780,12 @@ export function createIdentificationService(options: IdentificationServiceOption
       const stretch = working ? record.stretch + 1 : record.stretch
       const w = writeOf(id, s, withTrace(host.persisted(clock.now()), record.flow.trace), record.version, stretch, applied, record.view, history)
       host.stop()
+      // The flow has work again: this replica holds its lease already and drives the new stretch
+      // itself (no job to queue and fetch, no second lease); otherwise the write gives the lease up.
+      const keep = working && !closed
       let next: FlowRecord | null
       try {
-        next = await dep('write', () => store.write(id, record.version, w, { owner, epoch, release: true }))
+        next = await dep('write', () => store.write(id, record.version, w, { owner, epoch, ...(!keep && { release: true }) }))
       } catch (err) {
         if (!(err instanceof UnfinishedFlowExistsError)) throw err
         // The flow cannot come back while the user has another unfinished one: the events are
@@ -784,13 +802,21 @@ export function createIdentificationService(options: IdentificationServiceOption
         return { view: next.view, ...(direct && { rejected: true }) }
       }
       if (!next) return
+      const rejected = direct && !accepted ? { rejected: true } : {}
+      const resumed = keep && !closed ? restoreFlow(next.flow, next.userId, next.userType) : undefined
+      if (resumed && 'snapshot' in resumed) {
+        released = true // the driver gives the lease up when the stretch ends
+        changed(next, record.view)
+        drive({ ...next, pending: false }, epoch, resumed.snapshot, new AbortController().signal, takenAt)
+        return { view: next.view, ...rejected }
+      }
       // Stored: a lease that cannot be given back now runs out by itself; what was stored is
       // announced, and its caller answered, either way.
       if (!leaseGivenUp(next)) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
       released = true
       changed(next, record.view)
       if (next.ended && !record.ended) ended(next.view, next.flow.trace)
-      return { view: next.view, ...(working && { stretch }), ...(direct && !accepted && { rejected: true }) }
+      return { view: next.view, ...(working && { stretch }), ...rejected }
     } finally {
       if (!released) await dep('releaseLease', () => store.releaseLease(id, owner, epoch)).catch((e: unknown) => report(e, id))
     }
@@ -922,7 +948,13 @@ export function createIdentificationService(options: IdentificationServiceOption
         return waitFor(record.id, pastInitiating, initiateWaitMs)
       }
       changed(record, undefined)
-      await coord('dispatch', () => coordinator.dispatch(id, 1))
+      // This replica drives the new flow's first stretch itself (a job only when it cannot take
+      // the lease: another replica's reconciler was quicker, and drives it).
+      const here = await begin({ flowId: id, stretch: 1 }, new AbortController().signal, false, false).then(
+        () => true,
+        (err: unknown) => (report(err, id), false),
+      )
+      if (!here) await coord('dispatch', () => coordinator.dispatch(id, 1))
       return waitFor(id, pastInitiating, initiateWaitMs, () => {
         if (!drivers.has(id)) applyParked(id).catch((err: unknown) => report(err, id))
       })
@@ -939,6 +971,8 @@ export function createIdentificationService(options: IdentificationServiceOption
         inbox: (flowId) => {
           const d = drivers.get(flowId)
           if (d) d.drain()
+          // Being taken here (a stretch about to be driven): its driver reads the inbox once it runs.
+          else if (claiming.has(flowId)) recheck.add(flowId)
         },
         change: (c) => deliverLocal(c, true),
       }),
@@ -962,12 +996,12 @@ export function createIdentificationService(options: IdentificationServiceOption
   /** Dispatches working flows whose lease ran out (a killed replica's, a lost job's). */
   function scheduleReconcile(delay: number) {
     reconcileTimer = clock.setTimeout(() => {
-      void dep('orphans', () => store.orphans(500))
+      void dep('orphans', () => store.orphans(1000))
         .then(async (list) => {
           for (const o of list) if (!drivers.has(o.id) && !closed) await coord('dispatch', () => coordinator.dispatch(o.id, o.stretch))
         })
         .catch((err: unknown) => report(err))
-        .finally(() => !closed && scheduleReconcile(leaseMs / 2))
+        .finally(() => !closed && scheduleReconcile(leaseMs / 4))
     }, delay)
   }
 
@@ -1050,6 +1084,13 @@ export function createIdentificationService(options: IdentificationServiceOption
       const own = [...drivers.values()].filter((d) => !d.job)
       for (const d of own) d.stop('closed')
       await handedOver(own)
+      // Their stretches go to the queue, so that another replica goes on with them now rather
+      // than at its next reconcile (one that was lost meanwhile is driven elsewhere already: its
+      // job finds the lease held and ends).
+      if (coordinator.distributed) {
+        const handed = own.filter((d) => d.handedBack())
+        await settles(Promise.allSettled(handed.map((d) => coord('dispatch', () => coordinator.dispatch(d.id, d.record.stretch)).catch((err: unknown) => report(err, d.id)))), depTimeout + 100)
+      }
       await coordinator.close().catch((err: unknown) => report(err))
       const rest = [...drivers.values()]
       for (const d of rest) d.stop('closed')
