@@ -35,8 +35,10 @@ export interface BullMQCoordinatorOptions {
    */
   stalledIntervalMs?: number
   /**
-   * How many stretches this replica runs at once. A stretch is a polling loop that mostly
-   * sleeps, so this can be high.
+   * How many queued stretches this replica runs at once. A stretch is a polling loop that mostly
+   * sleeps, so this can be high. The service queues only the stretches nobody drives (a killed
+   * or closing replica's flows, found by its reconciler); a stretch a replica starts itself — the
+   * initiate of a flow it started, the polling after an event it applied — is not counted here.
    * @default 1000
    */
   concurrency?: number
@@ -101,7 +103,8 @@ export function stretchJobId(flowId: string, stretch: number): string {
  * A {@link FlowCoordinator} on BullMQ and Redis: any number of replicas of the identification
  * service share the flows' work.
  *
- * - **Work**: one BullMQ queue, `${prefix}:flows`. `dispatch(flowId, stretch)` adds a job with
+ * - **Work**: one BullMQ queue, `${prefix}:flows`, for the stretches the service hands to any
+ *   replica (flows nobody drives). `dispatch(flowId, stretch)` adds a job with
  *   the id `${flowId}.${stretch}`, so a stretch is never queued twice; it is removed when it
  *   completes or fails (`removeOnComplete`, `removeOnFail`), and BullMQ does not retry it
  *   (`attempts: 1`): when a stretch is lost, the service's reconciler dispatches it again once

@@ -200,9 +200,11 @@ interface Driver {
  * Drives identification flows from a server: in one process (memory or SQLite store) or as one
  * of many replicas (`createPostgresFlowStore` + `createBullMQCoordinator`). Every flow lives in
  * the store; a replica holds a lease on a flow while it runs a working stretch (initiate,
- * polling, finalize) and every write is fenced by it. Host events go to the flow's inbox and are
- * applied once, in order, by whoever holds the lease. Flows that wait for a person have no actor
- * anywhere.
+ * polling, finalize) and every write is fenced by it. The replica that starts a flow, or applies
+ * the event that wakes it, drives the stretch that follows; the coordinator hands the stretches
+ * nobody drives (a killed or closing replica's) to any replica. Host events are applied once, in
+ * order: at once by the receiving replica when nobody drives the flow, otherwise through the
+ * flow's inbox by whoever holds the lease. Flows that wait for a person have no actor anywhere.
  *
  * @example
  * const service = createIdentificationService({ api, store: createSqliteSnapshotStore('flows.db') })

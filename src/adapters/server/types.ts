@@ -227,7 +227,12 @@ export interface FlowCoordinator {
   readonly kind: string
   /** Starts taking work and notifications for this replica. */
   start(handlers: CoordinatorHandlers): Promise<void>
-  /** Queues a flow's working stretch, once: a stretch already queued or running is not queued again. */
+  /**
+   * Queues a flow's working stretch for whichever replica takes it, once: a stretch already
+   * queued or running is not queued again. The service queues only stretches nobody drives (a
+   * flow whose replica died or closed, or whose start could not take the lease); a replica that
+   * starts a flow or wakes it with an event drives the stretch itself.
+   */
   dispatch(flowId: string, stretch: number): Promise<void>
   /** Tells every replica that a flow's inbox has a new event. */
   notifyInbox(flowId: string): Promise<void>
