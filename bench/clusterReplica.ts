@@ -135,10 +135,27 @@ const store = new Proxy(inner, {
 }) as FlowStore
 
 let finalizedCalls = 0
+/**
+ * BENCH_TRACE also records every phase this replica let go of without finishing it (`handed-over`:
+ * its lease lost or in doubt, or close()), through the service's telemetry hook.
+ */
+const handOvers = traceFile
+  ? {
+      flowCreated: () => undefined,
+      phase: (flow: { id: string }, phase: string) => ({
+        request: () => () => {},
+        end: (how: string) => {
+          if (how === 'handed-over') trace.push(`${JSON.stringify([Date.now(), 0, 'handedOver', flow.id, undefined, phase])}\n`)
+        },
+      }),
+      flowEnded: () => {},
+    }
+  : undefined
 const service = createIdentificationService({
   api,
   store,
   ...(coordinator && { coordinator }),
+  ...(handOvers && { telemetry: handOvers }),
   replicaId,
   polling: { intervalMs: interval, maxIntervalMs: interval, jitter: 0 },
   onError: (e, id) => process.stderr.write(`[${replicaId}] service error${id ? ` (${id})` : ''}: ${String(e)}\n`),
