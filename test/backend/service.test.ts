@@ -216,7 +216,12 @@ describe('identification service', () => {
           return async (...args: unknown[]) => {
             calls[key] = (calls[key] ?? 0) + 1
             if (key === 'write' && !native && args[3]) args[3] = { ...(args[3] as object), release: undefined }
+            if (key === 'create' && !native) args.length = Math.min(args.length, 2) // no lease with the new flow
             const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+            if (key === 'create') {
+              const r = (out as { created: boolean; record: { id: string; lease: { epoch: number } | null } })
+              if (r.created && r.record.lease) give(r.record.id, r.record.lease.epoch, 'acquired')
+            }
             if (key === 'acquireLease' && out) {
               const r = out as { id: string; lease: { epoch: number }; pending?: boolean }
               give(r.id, r.lease.epoch, 'acquired')
@@ -251,7 +256,8 @@ describe('identification service', () => {
       await until(env.clock, async () => (await service.get(f.id))?.state === 'finalized')
       await service.close()
       const leases = [...log.givenUp.entries()]
-      // One lease per working stretch, each given up once: initiate (taken by start), phase A
+      // One lease per working stretch, each given up once: initiate (taken by start: with the new
+      // flow when the store can, else by acquireLease), phase A
       // (taken to apply the capture redirect, kept to drive the stretch it starts), phase B and
       // finalize (the same for the signing redirect). No second lease, no job in between.
       expect(leases.length).toBe(3)
@@ -315,6 +321,11 @@ describe('identification service', () => {
     const shared: FlowStore = {
       ...store,
       exclusive: false,
+      create: async (...a) => {
+        const out = await store.create(...a)
+        if (out.created && out.record.lease) leases.push(`${out.record.lease.owner} (create)`)
+        return out
+      },
       acquireLease: async (id, owner, ...rest) => {
         leases.push(owner)
         return store.acquireLease(id, owner, ...rest)
@@ -332,8 +343,9 @@ describe('identification service', () => {
     env.sim.act(18, 'signing', 'success')
     expect((await b.redirect(f.id, { outcome: 'success' })).state).toBe('pollingB')
     await until(env.clock, async () => (await a.get(f.id))?.state === 'finalized')
-    // Three stretches, one lease each, taken by the replica that began it; nothing queued.
-    expect(leases).toEqual(['A', 'B', 'B'])
+    // Three stretches, one lease each, taken by the replica that began it (the first with the
+    // new flow, no second round trip); nothing queued.
+    expect(leases).toEqual(['A (create)', 'B', 'B'])
     expect(dispatched).toEqual([])
     expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
     await Promise.all([a.close(), b.close()])
@@ -358,6 +370,26 @@ describe('identification service', () => {
     expect((await store.get(f.id))?.lease?.owner).toBe('B')
     await until(env.clock, async () => (await b.get(f.id))?.state === 'signing')
     await b.close()
+  })
+
+  it('an event stored in a waiting flow\'s inbox by a replica that stopped before applying it is applied by a reconciler (not left until the next event)', async () => {
+    const env = simSetup()
+    const store = createMemoryFlowStore({ now: () => env.clock.now() })
+    const shared: FlowStore = { ...store, exclusive: false }
+    const [ca, cb] = linkedCoordinators(2).coordinators
+    const a = createIdentificationService({ api: env.api, store: shared, clock: env.clock, replicaId: 'A', coordinator: ca, leaseMs: 4000 })
+    const b = createIdentificationService({ api: env.api, store: shared, clock: env.clock, replicaId: 'B', coordinator: cb, leaseMs: 4000 })
+    const f = await a.start({ userId: 23, userType: 0 })
+    env.sim.act(23, 'identification', 'success')
+    // Replica X received the Success redirect, stored it in the inbox, and died before it applied
+    // it (a SIGKILL, or close() in between): nobody was told, and the flow waits.
+    const seq = await store.appendEvent(f.id, { type: 'REDIRECT', outcome: 'success' }, 'X')
+    // Within a reconcile (every leaseMs / 4) one of the replicas applies it: phase A polls.
+    await until(env.clock, async () => ((await store.get(f.id))?.appliedSeq ?? 0) >= seq, 3000)
+    await until(env.clock, async () => (await a.get(f.id))?.state === 'signing')
+    const applied = (await store.history(f.id)).filter((h) => h.kind === 'event') as { event: string; receivedBy: string; applied: boolean }[]
+    expect(applied).toEqual([expect.objectContaining({ event: 'REDIRECT', receivedBy: 'X', applied: true })])
+    await Promise.all([a.close(), b.close()])
   })
 
   it('a host event for a stored flow that cannot be restored is not applied (cancel: FlowActionError; redirect: the view as it is) and leaves the lease free', async () => {
@@ -473,11 +505,13 @@ describe('identification service: a driver whose last write is on its way', () =
   it('hands a flow over only once the request on its way is answered and written: a job given up mid-initiate and run again at once → one initiate', async () => {
     const env = simSetup()
     const inner = createMemoryFlowStore({ now: () => env.clock.now() })
-    // start() cannot take the new flow's lease itself (the store fails that call once), so its
-    // first stretch goes to a job, as a flow resumed after a replica died does.
+    // start() cannot take the new flow's lease itself (the store creates flows without one, and
+    // fails the acquireLease that follows once), so its first stretch goes to a job, as a flow
+    // resumed after a replica died does.
     let failFirstLease = true
     const store: FlowStore = {
       ...inner,
+      create: (flow, history) => inner.create(flow, history),
       acquireLease: async (...a) => {
         if (failFirstLease) {
           failFirstLease = false

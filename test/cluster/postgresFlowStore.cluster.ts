@@ -156,7 +156,7 @@ describe('PostgreSQL flow store: migrations', () => {
     // The old rows behave like new ones: one unfinished flow per user, leases, inbox, history.
     const again = await store.create(newFlow(7001))
     expect(again).toMatchObject({ created: false, record: { id: parked.id } })
-    expect(await store.orphans(10)).toEqual([{ id: parked.id, stretch: 2 }])
+    expect(await store.orphans(10)).toEqual([{ id: parked.id, stretch: 2, working: true }])
     const leased = await store.acquireLease(parked.id, 'new-replica', 5000)
     expect(leased?.lease).toMatchObject({ owner: 'new-replica', epoch: 5 })
     expect((await store.events(parked.id, got!.appliedSeq)).map((e) => e.event.type)).toEqual(k >= 2 ? ['CANCEL'] : [])

@@ -152,6 +152,30 @@ export function describeFlowStore(name: string, make: () => Promise<StoreUnderTe
       expect(await store.acquireLease(a.id, 'r3', 60_000)).toMatchObject({ lease: { owner: 'r3', epoch: 3 }, pending: false })
     }))
 
+    it('create with `lease`: the new flow comes with its creator\'s lease (epoch 1), fenced and renewed like one acquired; no orphan; an existing flow comes back as it is', withStore(async ({ store, advance }) => {
+      const a = newFlow(116)
+      const { created, record } = await store.create(a, [], { owner: 'r1', ttlMs: 1000 })
+      expect(created).toBe(true)
+      expect(record.lease).toMatchObject({ owner: 'r1', epoch: 1 })
+      expect(record.lease!.until).toBeGreaterThan(0)
+      // Held: nobody else takes it, the reconciler does not see it, a write of another owner is fenced.
+      expect(await store.acquireLease(a.id, 'r2', 5000)).toBeNull()
+      expect((await store.orphans(100)).map((o) => o.id)).not.toContain(a.id)
+      expect(await store.write(a.id, 1, change(a, 'identifying'), { owner: 'r2', epoch: 1 })).toBeNull()
+      expect(await store.renewLeases('r1', [{ id: a.id, epoch: 1 }], 1000)).toEqual([{ id: a.id, pending: false }])
+      // The same user again: the unfinished flow comes back, its lease untouched.
+      const again = await store.create(newFlow(116), [], { owner: 'r2', ttlMs: 1000 })
+      expect(again).toMatchObject({ created: false, record: { id: a.id, lease: { owner: 'r1', epoch: 1 } } })
+      // Run out: the lease goes to the next taker with the next epoch.
+      await advance(1500)
+      expect((await store.orphans(100)).map((o) => o.id)).toContain(a.id)
+      expect((await store.acquireLease(a.id, 'r2', 5000))?.lease).toMatchObject({ owner: 'r2', epoch: 2 })
+      // Without `lease`, as before: no lease.
+      const b = newFlow(117)
+      expect((await store.create(b)).record.lease).toBeNull()
+      expect((await store.orphans(100)).map((o) => o.id)).toContain(b.id)
+    }))
+
     it('concurrent lease acquisitions: exactly one wins', withStore(async ({ store }) => {
       const a = newFlow(106)
       await store.create(a)
@@ -205,11 +229,39 @@ export function describeFlowStore(name: string, make: () => Promise<StoreUnderTe
       expect((await store.orphans(100, { includeHeld: true })).map((o) => o.id)).toContain(held.id)
       await advance(1500)
       expect((await store.orphans(100)).map((o) => o.id)).toContain(held.id)
-      expect(await store.orphans(100)).toContainEqual({ id: working.id, stretch: 1 })
+      expect(await store.orphans(100)).toContainEqual({ id: working.id, stretch: 1, working: true })
       const c = await store.counts()
       expect(c.working).toBeGreaterThanOrEqual(2)
       expect(c.parked).toBeGreaterThanOrEqual(1)
       expect(c.ended).toBeGreaterThanOrEqual(1)
+    }))
+
+    it('lists a waiting or ended flow among orphans while its inbox holds events not applied and nobody holds its lease (working: false)', withStore(async ({ store, advance }) => {
+      const parked = newFlow(118, 'identifying')
+      const ended = newFlow(119, 'failed')
+      const quiet = newFlow(120, 'signing')
+      for (const f of [parked, ended, quiet]) await store.create(f)
+      const seq = await store.appendEvent(parked.id, { type: 'REDIRECT', outcome: 'success' }, 'r9')
+      await store.appendEvent(ended.id, { type: 'RETRY' }, 'r9')
+      const listed = await store.orphans(100)
+      expect(listed).toContainEqual({ id: parked.id, stretch: 1, working: false })
+      expect(listed).toContainEqual({ id: ended.id, stretch: 1, working: false })
+      expect(listed.map((o) => o.id)).not.toContain(quiet.id)
+      // Held (someone applies it): not listed, unless includeHeld; listed again once the lease ran out.
+      const l = await store.acquireLease(parked.id, 'r1', 1000)
+      expect((await store.orphans(100)).map((o) => o.id)).not.toContain(parked.id)
+      expect((await store.orphans(100, { includeHeld: true })).map((o) => o.id)).toContain(parked.id)
+      await advance(1500)
+      expect((await store.orphans(100)).map((o) => o.id)).toContain(parked.id)
+      // Applied: not listed any more.
+      const l2 = await store.acquireLease(parked.id, 'r2', 1000)
+      expect(l2?.lease?.epoch).toBe(l!.lease!.epoch + 1)
+      await store.write(parked.id, 1, change(parked, 'pollingA', { appliedSeq: seq }), { owner: 'r2', epoch: l2!.lease!.epoch, release: true })
+      const after = await store.orphans(100)
+      // Working now, lease free: listed as a working flow.
+      expect(after).toContainEqual({ id: parked.id, stretch: 1, working: true })
+      await store.write(parked.id, 2, change(parked, 'signing', { appliedSeq: seq }))
+      expect((await store.orphans(100)).map((o) => o.id)).not.toContain(parked.id)
     }))
 
     it('stored values are copies: changing what came back changes nothing stored', withStore(async ({ store }) => {

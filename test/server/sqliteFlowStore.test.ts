@@ -136,9 +136,9 @@ describe('SQLite flow store: schema and migrations', () => {
     expect((await b.events(f.id, 0)).map((e) => [e.seq, e.event])).toEqual([[seq, { type: 'CANCEL' }]])
     expect(await b.history(f.id)).toEqual([{ kind: 'view', at: 1, version: 1, view: f.view }])
     expect(await b.orphans(10)).toEqual([]) // the lease is still live
-    expect(await b.orphans(10, { includeHeld: true })).toEqual([{ id: f.id, stretch: 1 }])
+    expect(await b.orphans(10, { includeHeld: true })).toEqual([{ id: f.id, stretch: 1, working: true }])
     t += 60_001
-    expect(await b.orphans(10)).toEqual([{ id: f.id, stretch: 1 }])
+    expect(await b.orphans(10)).toEqual([{ id: f.id, stretch: 1, working: true }])
     // A new event after the applied one deleted keeps a higher seq (AUTOINCREMENT).
     await b.write(f.id, 1, change(f, 'failed', { appliedSeq: seq }))
     expect(await b.events(f.id, 0)).toEqual([])

@@ -298,7 +298,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     latest: db.prepare(READ_SQL.latest),
     insert: db.prepare(
       `INSERT INTO flows (id, user_type, user_id, version, state, working, ended, stretch, flow, view, applied_seq, lease_owner, lease_epoch, lease_until, created_at, updated_at)
-       VALUES (@id, @userType, @userId, 1, @state, @working, @ended, @stretch, @flow, @view, 0, NULL, 0, 0, @t, @t) RETURNING *`,
+       VALUES (@id, @userType, @userId, 1, @state, @working, @ended, @stretch, @flow, @view, 0, @leaseOwner, @leaseEpoch, @leaseUntil, @t, @t) RETURNING *`,
     ),
     update: db.prepare(
       `UPDATE flows SET version = version + 1, state = @state, working = @working, ended = @ended, stretch = @stretch,
@@ -315,8 +315,16 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     historyAdd: db.prepare('INSERT INTO history (flow_id, n, entry) VALUES (?, ?, ?)'),
     historyTrim: db.prepare('DELETE FROM history WHERE flow_id = ? AND n <= ?'),
     history: db.prepare(READ_SQL.history),
+    // Working flows, and waiting ones with inbox events not applied (found from the inbox, which
+    // holds only events not applied yet).
     orphans: db.prepare(
-      'SELECT id, stretch FROM flows WHERE working = 1 AND (@all = 1 OR lease_owner IS NULL OR lease_until <= @t) ORDER BY updated_at, rowid LIMIT @limit',
+      `SELECT id, stretch, working FROM (
+         SELECT id, stretch, working, updated_at, rowid AS r FROM flows
+         WHERE working = 1 AND (@all = 1 OR lease_owner IS NULL OR lease_until <= @t)
+         UNION
+         SELECT f.id, f.stretch, f.working, f.updated_at, f.rowid FROM inbox AS i JOIN flows AS f ON f.id = i.flow_id
+         WHERE f.working = 0 AND i.seq > f.applied_seq AND (@all = 1 OR f.lease_owner IS NULL OR f.lease_until <= @t)
+       ) ORDER BY updated_at, r LIMIT @limit`,
     ),
     counts: db.prepare(READ_SQL.counts),
     fileLease: db.prepare('SELECT owner, pid, hostname, since, until FROM service_lease WHERE id = 1'),
@@ -405,11 +413,15 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
   const flowRow = (id: string) => S.byId.get(id) as FlowRow | undefined
   const bit = (b: boolean) => (b ? 1 : 0)
 
-  const create = write((flow: NewFlow, history?: FlowHistoryEntry[]) => {
+  const create = write((flow: NewFlow, history?: FlowHistoryEntry[], lease?: { owner: string; ttlMs: number }) => {
     const existing = S.unfinished.get(flow.userType, flow.userId) as FlowRow | undefined
     if (existing) return { created: false, record: toRecord(existing) }
     if (flowRow(flow.id)) throw new Error(`SQLite flow store: flow ${flow.id} exists`)
+    const t = now()
     const row = S.insert.get({
+      leaseOwner: lease ? lease.owner : null,
+      leaseEpoch: lease ? 1 : 0,
+      leaseUntil: lease ? t + lease.ttlMs : 0,
       id: flow.id,
       userType: flow.userType,
       userId: flow.userId,
@@ -419,7 +431,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
       stretch: flow.stretch,
       flow: JSON.stringify(flow.flow),
       view: JSON.stringify(flow.view),
-      t: now(),
+      t,
     }) as FlowRow
     addHistory(flow.id, history)
     return { created: true, record: toRecord(row) }
@@ -494,8 +506,8 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
       takeFile()
     },
     releaseFile,
-    async create(flow, history) {
-      return create(flow, history)
+    async create(flow, history, lease) {
+      return create(flow, history, lease)
     },
     async get(id) {
       isOpen()
@@ -530,7 +542,7 @@ export function flowStoreOn(db: SqliteDatabase, path: string, options: SqliteFlo
     },
     async orphans(limit, o) {
       read()
-      return S.orphans.all({ all: o?.includeHeld ? 1 : 0, t: now(), limit }) as { id: string; stretch: number }[]
+      return (S.orphans.all({ all: o?.includeHeld ? 1 : 0, t: now(), limit }) as { id: string; stretch: number; working: number }[]).map((r) => ({ id: r.id, stretch: r.stretch, working: r.working === 1 }))
     },
     async history(id) {
       read()

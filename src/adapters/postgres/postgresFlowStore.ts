@@ -216,8 +216,9 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     create: stmt(
       'create',
       `WITH ins AS (
-        INSERT INTO ${s}.flows AS f (id, user_type, user_id, version, state, working, ended, stretch, snapshot, view, history_n)
-        SELECT $1::text, $2::smallint, $3::bigint, 1, $4::text, $5::boolean, $6::boolean, $7::int, $8::json, $9::json, $11::bigint
+        INSERT INTO ${s}.flows AS f (id, user_type, user_id, version, state, working, ended, stretch, snapshot, view, history_n, lease_owner, lease_epoch, lease_until)
+        SELECT $1::text, $2::smallint, $3::bigint, 1, $4::text, $5::boolean, $6::boolean, $7::int, $8::json, $9::json, $11::bigint,
+               $12::text, CASE WHEN $12::text IS NULL THEN 0 ELSE 1 END, CASE WHEN $12::text IS NULL THEN NULL ELSE ${ttl('$13')} END
         WHERE NOT EXISTS (SELECT 1 FROM ${s}.flows AS u WHERE u.user_type = $2::smallint AND u.user_id = $3::bigint AND NOT u.ended)
         ON CONFLICT (user_type, user_id) WHERE NOT ended DO NOTHING
         RETURNING f.*
@@ -288,9 +289,15 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     ),
     orphans: stmt(
       'orphans',
-      `SELECT f.id, f.stretch FROM ${s}.flows AS f
-       WHERE f.working AND ($2::boolean OR f.lease_owner IS NULL OR f.lease_until <= now())
-       ORDER BY f.updated_at, f.id LIMIT $1::int`,
+      // Working flows, and waiting ones with inbox events not applied (found from the inbox,
+      // which holds only events not applied yet).
+      `SELECT o.id, o.stretch, o.working FROM (
+         SELECT f.id, f.stretch, f.working, f.updated_at FROM ${s}.flows AS f
+         WHERE f.working AND ($2::boolean OR f.lease_owner IS NULL OR f.lease_until <= now())
+         UNION
+         SELECT f.id, f.stretch, f.working, f.updated_at FROM ${s}.inbox AS i JOIN ${s}.flows AS f ON f.id = i.flow_id
+         WHERE NOT f.working AND i.seq > f.applied_seq AND ($2::boolean OR f.lease_owner IS NULL OR f.lease_until <= now())
+       ) AS o ORDER BY o.updated_at, o.id LIMIT $1::int`,
     ),
     history: stmt('history', `SELECT h.entry FROM ${s}.history AS h WHERE h.flow_id = $1 ORDER BY h.n`),
     counts: stmt(
@@ -379,8 +386,11 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
       await ready()
     },
 
-    async create(flow: NewFlow, history?: FlowHistoryEntry[]) {
-      const values = [flow.id, flow.userType, flow.userId, flow.state, flow.working, flow.ended, flow.stretch, json(flow.flow), json(flow.view), ...historyParams(history)]
+    async create(flow: NewFlow, history?: FlowHistoryEntry[], lease?: { owner: string; ttlMs: number }) {
+      const values = [
+        flow.id, flow.userType, flow.userId, flow.state, flow.working, flow.ended, flow.stretch, json(flow.flow), json(flow.view), ...historyParams(history),
+        lease ? lease.owner : null, lease ? lease.ttlMs : 0,
+      ]
       // The insert and the read of the user's unfinished flow are two statements: between them
       // that flow may end, so the pair is tried again (a handful of times at most).
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -467,7 +477,7 @@ export function createPostgresFlowStore(options: PostgresFlowStoreOptions): Post
     },
 
     async orphans(limit, o) {
-      return run<{ id: string; stretch: number }>('orphans', sql.orphans, [limit, o?.includeHeld === true])
+      return run<{ id: string; stretch: number; working: boolean }>('orphans', sql.orphans, [limit, o?.includeHeld === true])
     },
 
     async listFlows(filter = {}) {

@@ -887,12 +887,18 @@ export function createIdentificationService(options: IdentificationServiceOption
       if (here.rejected && !quiet) throw new FlowActionError(call, here.view)
       return here.view
     }
+    // Closing (close() began while this call ran): nothing is stored that this replica would then
+    // leave unapplied.
+    if (closed) throw new ServiceClosedError(call)
     const record = await dep('get', () => store.get(id))
     if (!record) throw new FlowNotFoundError(`No identification flow ${id}`)
     if (!accepts(record, event) || (record.ended && !(await mayComeBack(record)))) {
       if (quiet) return record.view
       throw new FlowActionError(call, record.view)
     }
+    if (closed) throw new ServiceClosedError(call)
+    // Stored from here on: applied by whoever holds the lease, by this replica right after, or —
+    // should this replica stop first — by a reconciler, which applies waiting flows' inboxes.
     const seq = await dep('appendEvent', () => store.appendEvent(id, event, owner))
     const nudge = () => {
       const d = drivers.get(id)
@@ -939,10 +945,13 @@ export function createIdentificationService(options: IdentificationServiceOption
       const trace = telemetry ? (() => { try { return telemetry.flowCreated({ id, userType: o.userType }) } catch (err) { report(err); return undefined } })() : undefined
       const flow = withTrace(host.persisted(clock.now()), trace)
       host.stop()
+      // The new flow comes with this replica's lease (a store that cannot do that: taken next).
+      const takenAt = clock.now()
       const { created, record } = await dep('create', () =>
         store.create(
           { id, userId: o.userId, userType: o.userType, state: view.state, working: true, ended: false, stretch: 1, flow, view },
           [{ kind: 'view', at: clock.now(), version: 1, view }],
+          { owner, ttlMs: leaseMs },
         ),
       )
       if (!created) {
@@ -952,7 +961,16 @@ export function createIdentificationService(options: IdentificationServiceOption
       changed(record, undefined)
       // This replica drives the new flow's first stretch itself (a job only when it cannot take
       // the lease: another replica's reconciler was quicker, and drives it).
-      const here = await begin({ flowId: id, stretch: 1 }, new AbortController().signal, false, false).then(
+      const leased = record.lease?.owner === owner && record.lease.until > takenAt ? record.lease : undefined
+      const driving = leased
+        ? exclusive(id, async () => {
+            const restored = restoreFlow(record.flow, record.userId, record.userType)
+            if ('snapshot' in restored) return drive({ ...record, pending: false }, leased.epoch, restored.snapshot, new AbortController().signal, takenAt)
+            await dep('releaseLease', () => store.releaseLease(id, owner, leased.epoch))
+            throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
+          })
+        : begin({ flowId: id, stretch: 1 }, new AbortController().signal, false, false)
+      const here = await driving.then(
         () => true,
         (err: unknown) => (report(err, id), false),
       )
@@ -982,7 +1000,11 @@ export function createIdentificationService(options: IdentificationServiceOption
     if (store.exclusive) {
       // One process: leases left by an earlier process of this store are ours to take over.
       const left = await dep('orphans', () => store.orphans(10_000, { includeHeld: true }))
-      await Promise.all(left.map((o) => begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true, false).catch((err: unknown) => report(err, o.id))))
+      await Promise.all(
+        left.map((o) =>
+          (o.working === false ? applyParked(o.id) : begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true, false)).catch((err: unknown) => report(err, o.id)),
+        ),
+      )
     }
     if (telemetry?.observeCounts) safe(() => telemetry.observeCounts!(() => dep('counts', () => store.counts())))
     scheduleRenew()
@@ -1000,7 +1022,12 @@ export function createIdentificationService(options: IdentificationServiceOption
     reconcileTimer = clock.setTimeout(() => {
       void dep('orphans', () => store.orphans(1000))
         .then(async (list) => {
-          for (const o of list) if (!drivers.has(o.id) && !closed) await coord('dispatch', () => coordinator.dispatch(o.id, o.stretch))
+          for (const o of list) {
+            if (drivers.has(o.id) || closed) continue
+            // A waiting flow with events its receiver stored but did not apply (it stopped first): applied here.
+            if (o.working === false) await applyParked(o.id).catch((err: unknown) => report(err, o.id))
+            else await coord('dispatch', () => coordinator.dispatch(o.id, o.stretch))
+          }
         })
         .catch((err: unknown) => report(err))
         .finally(() => !closed && scheduleReconcile(leaseMs / 4))

@@ -69,12 +69,13 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
   return {
     exclusive: true,
     kind: 'memory',
-    async create(flow: NewFlow, history) {
+    async create(flow: NewFlow, history, lease) {
       const existing = unfinished(flow.userType, flow.userId)
       if (existing) return { created: false, record: unpack(existing) }
       if (flows.has(flow.id)) throw new Error(`memory flow store: flow ${flow.id} exists`)
       const t = now()
-      const stored = pack({ ...flow, version: 1, appliedSeq: 0, lease: null, createdAt: t, updatedAt: t })
+      const held = lease ? { owner: lease.owner, epoch: 1, until: t + lease.ttlMs } : null
+      const stored = pack({ ...flow, version: 1, appliedSeq: 0, lease: held, createdAt: t, updatedAt: t })
       flows.set(flow.id, stored)
       newestByUser.set(userKey(flow.userType, flow.userId), flow.id)
       if (!stored.meta.ended) unfinishedByUser.set(userKey(flow.userType, flow.userId), flow.id)
@@ -154,10 +155,10 @@ export function createMemoryFlowStore(options: MemoryFlowStoreOptions = {}): Flo
       const t = now()
       return [...flows.values()]
         .map((f) => f.meta)
-        .filter((r) => r.working && (o?.includeHeld || !held(r, t)))
+        .filter((r) => (r.working || (inbox.get(r.id) ?? []).some((e) => e.seq > r.appliedSeq)) && (o?.includeHeld || !held(r, t)))
         .sort((a, b) => a.updatedAt - b.updatedAt)
         .slice(0, limit)
-        .map((r) => ({ id: r.id, stretch: r.stretch }))
+        .map((r) => ({ id: r.id, stretch: r.stretch, working: r.working }))
     },
     async history(id) {
       return copy(histories.get(id) ?? [])

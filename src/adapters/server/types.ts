@@ -143,8 +143,13 @@ export interface FlowCounts {
  * replicas) implement it; every method may reject when the store is unreachable.
  */
 export interface FlowStore {
-  /** Creates a flow, unless the user has an unfinished one: then that one comes back (`created: false`). */
-  create(flow: NewFlow, history?: FlowHistoryEntry[]): Promise<{ created: boolean; record: FlowRecord }>
+  /**
+   * Creates a flow, unless the user has an unfinished one: then that one comes back (`created: false`).
+   * With `lease`, a created flow comes with that owner's lease (epoch 1, for `ttlMs`), so that its
+   * creator drives it without taking the lease in a second round trip. Optional for a store: one
+   * that creates the flow without a lease makes the service call `acquireLease`.
+   */
+  create(flow: NewFlow, history?: FlowHistoryEntry[], lease?: { owner: string; ttlMs: number }): Promise<{ created: boolean; record: FlowRecord }>
   /** A flow by id. */
   get(id: string): Promise<FlowRecord | undefined>
   /** The user's most recent flow. */
@@ -174,10 +179,13 @@ export interface FlowStore {
   /** The inbox events after `afterSeq`, in order. */
   events(id: string, afterSeq: number): Promise<InboxEntry[]>
   /**
-   * Flows with work whose lease is free or expired, oldest first: the reconciler dispatches
-   * them. `includeHeld`: every flow with work (a store that serves one process, on start).
+   * Flows with work whose lease is free or expired, oldest first: working flows, and flows that
+   * wait (or ended) with host events in their inbox not applied yet (`working: false`; their
+   * receiver stopped before it applied them). The reconciler queues the first and applies the
+   * second. `includeHeld`: every flow with work (a store that serves one process, on start). A
+   * store of one's own may list working flows only (without `working`), as stores did before.
    */
-  orphans(limit: number, options?: { includeHeld?: boolean }): Promise<{ id: string; stretch: number }[]>
+  orphans(limit: number, options?: { includeHeld?: boolean }): Promise<{ id: string; stretch: number; working?: boolean }[]>
   /** The flow's recent history, oldest first (at most {@link HISTORY_LIMIT} entries). */
   history(id: string): Promise<FlowHistoryEntry[]>
   /** Counts of working, parked and ended flows. */
