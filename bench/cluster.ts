@@ -630,6 +630,10 @@ function summarize(
       seconds: round(cpuMicros / 1e6),
       byReplica: Object.fromEntries(stats.map((s) => [s.replica, round(s.cpuMicros / 1e6)])),
       microsPerStatusPoll: round(cpuMicros / statusPolls, 1),
+      // In the kernel (system) and in the process (user): a round trip on loopback costs the
+      // sender much of the receiver's TCP work too.
+      userSeconds: round(stats.reduce((s, x) => s + x.userMicros, 0) / 1e6),
+      systemSeconds: round(stats.reduce((s, x) => s + x.systemMicros, 0) / 1e6),
     },
     stages: o.stages.map((st, i) => {
       const prev = i > 0 ? o.stages[i - 1]!.cpuMicros : {}

@@ -131,7 +131,7 @@ export interface ClusterRun {
     renewedLeaseRows: number
     releaseLease: number
   }
-  cpu: { seconds: number; byReplica: Record<string, number>; microsPerStatusPoll: number }
+  cpu: { seconds: number; byReplica: Record<string, number>; microsPerStatusPoll: number; userSeconds?: number; systemSeconds?: number }
   /** CPU of the replicas and status polls at the provider, by stage of the workload. */
   stages: { name: string; seconds: number; cpuSeconds: number; statusPolls: number; cpuMicrosPerStatusPoll?: number; pollLagP99Ms?: number }[]
   /** p99 event-loop delay of each replica process over the workload (the killed one up to the kill). */
@@ -272,6 +272,7 @@ Other figures of the same runs:
 | \`onFinalized\` calls (all replicas) | ${c.onFinalizedCalls.toLocaleString('en')} | ${s.onFinalizedCalls.toLocaleString('en')} |
 | wall time of the workload | ${c.workSeconds} s | ${s.workSeconds} s |
 | CPU seconds of the replica processes (user + system) | ${c.cpu.seconds} (${list(c.cpu.byReplica)}) | ${s.cpu.seconds} |
+| of which in the kernel (system) | ${c.cpu.systemSeconds ?? '—'} | ${s.cpu.systemSeconds ?? '—'} |
 | CPU seconds of the provider's process / the driver's process | ${o.providerSeconds} / ${o.driverSeconds} | ${s.otherCpu.providerSeconds} / ${s.otherCpu.driverSeconds} |
 | CPU seconds of PostgreSQL (the run's backends) / Redis (the whole server) | ${v(o.postgresBackends)} / ${v(o.redisServer)} | — |
 | event-loop delay p99 (max) of the replica processes | ${Object.keys(c.eventLoopDelayP99Ms).map((k) => `${k}: ${c.eventLoopDelayP99Ms[k]} (${c.eventLoopDelayMaxMs[k]}) ms`).join(', ')} | ${Object.keys(s.eventLoopDelayP99Ms).map((k) => `${s.eventLoopDelayP99Ms[k]} (${s.eventLoopDelayMaxMs[k]}) ms`).join(', ')} |
