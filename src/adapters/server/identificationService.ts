@@ -73,7 +73,11 @@ export interface IdentificationServiceOptions {
    * @default 10000
    */
   leaseMs?: number
-  /** This replica's name in leases and histories. @default a random UUID */
+  /**
+   * This replica's name in leases and histories. It must be unique among the running replicas
+   * (a store gives a lease again to the owner that holds it: two processes with one id would
+   * both drive a flow); a restarted replica may reuse its id. @default a random UUID
+   */
   replicaId?: string
   /**
    * Traces and metrics: `createOpenTelemetry()` from `10npay-identification/otel` (or any
