@@ -392,6 +392,38 @@ describe('identification service', () => {
     await Promise.all([a.close(), b.close()])
   })
 
+  it('takes over many flows from the queue at resumePerSecond, not in one burst', async () => {
+    const env = simSetup()
+    const store = createMemoryFlowStore({ now: () => env.clock.now() })
+    const takenByB: number[] = []
+    const shared: FlowStore = { ...store, exclusive: false }
+    const sharedB: FlowStore = {
+      ...shared,
+      acquireLease: async (id, owner, ...rest) => {
+        takenByB.push(Date.now())
+        return store.acquireLease(id, owner, ...rest)
+      },
+    }
+    const [ca, cb] = linkedCoordinators(2).coordinators
+    const a = createIdentificationService({ api: env.api, store: shared, clock: env.clock, replicaId: 'A', coordinator: ca })
+    const b = createIdentificationService({ api: env.api, store: sharedB, clock: env.clock, replicaId: 'B', coordinator: cb, resumePerSecond: 50 })
+    await b.ready
+    const users = Array.from({ length: 10 }, (_, i) => 40 + i)
+    for (const u of users) {
+      const f = await a.start({ userId: u, userType: 0 })
+      env.sim.act(u, 'identification', 'success')
+      await a.redirect(f.id, { outcome: 'success' })
+    }
+    expect(a.running).toBe(10) // A polls phase A of all ten
+    await a.close() // hands them over through the queue
+    await real(() => b.running === 10, 'B drives the ten flows A handed over')
+    expect(takenByB).toHaveLength(10)
+    // Ten turns, one per 20 ms: the last lease is taken at least 9 × 20 ms after the first.
+    expect(takenByB[9]! - takenByB[0]!).toBeGreaterThanOrEqual(170)
+    expect(() => createIdentificationService({ api: env.api, store, resumePerSecond: 0 })).toThrow(/resumePerSecond/)
+    await b.close()
+  })
+
   it('a host event for a stored flow that cannot be restored is not applied (cancel: FlowActionError; redirect: the view as it is) and leaves the lease free', async () => {
     const env = simSetup()
     const store = createMemoryFlowStore({ now: () => env.clock.now() })

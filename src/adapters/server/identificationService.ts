@@ -80,6 +80,14 @@ export interface IdentificationServiceOptions {
    */
   replicaId?: string
   /**
+   * How many flows per second this replica resumes from the coordinator's queue: the flows
+   * nobody drives (a killed or closing replica's). A replica that takes over hundreds of flows
+   * at once spreads their first requests (to the store and the provider) over time instead of
+   * sending them all in one burst. Flows it starts or wakes itself are not paced.
+   * @default 200
+   */
+  resumePerSecond?: number
+  /**
    * Traces and metrics: `createOpenTelemetry()` from `10npay-identification/otel` (or any
    * {@link ServiceTelemetry}). @default none
    */
@@ -235,6 +243,7 @@ export function createIdentificationService(options: IdentificationServiceOption
   const telemetry = options.telemetry
   const depTimeout = positive(options.dependencyTimeoutMs, 5000, 'dependencyTimeoutMs')
   const leaseMs = positive(options.leaseMs, 10_000, 'leaseMs')
+  const resumeGapMs = 1000 / positive(options.resumePerSecond, 200, 'resumePerSecond')
   const owner = options.replicaId ?? globalThis.crypto.randomUUID()
   if (typeof owner !== 'string' || owner === '' || owner.length > 200) throw new TypeError('createIdentificationService: replicaId must be a non-empty string')
   const shared: Omit<IdentificationInput, 'userId' | 'userType'> = {
@@ -381,11 +390,21 @@ export function createIdentificationService(options: IdentificationServiceOption
    * take the lease. A stretch that wakes a parked flow is driven by the replica that woke it.
    */
   async function run(job: { flowId: string; stretch: number }, signal: AbortSignal): Promise<void> {
-    const d = closed ? undefined : await begin(job, signal, false, true)
+    const d = closed || !(await resumeTurn(signal)) ? undefined : await begin(job, signal, false, true)
     if (d) return d.done
     // Taken while this replica closes (its worker still fetches): given back when the
     // coordinator aborts it on close, so that another replica runs it.
     if (closed) await pause(leaseMs, signal)
+  }
+
+  /** When the next queued stretch may begin here (real time, epoch ms): one per `resumeGapMs`. */
+  let nextResume = 0
+  /** Waits for this queued stretch's turn (see `resumePerSecond`); `false` when the job was given up meanwhile. */
+  function resumeTurn(signal: AbortSignal): Promise<boolean> {
+    const now = Date.now()
+    const at = Math.max(now, nextResume)
+    nextResume = at + resumeGapMs
+    return at - now < 1 ? Promise.resolve(!signal.aborted) : pause(at - now, signal)
   }
 
   /**
