@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createIdentificationService } from '../../src/adapters/server/identificationService.js'
 import { createMemoryFlowStore } from '../../src/adapters/server/memoryFlowStore.js'
-import { FlowActionError } from '../../src/adapters/server/errors.js'
+import { FlowActionError, ServiceClosedError } from '../../src/adapters/server/errors.js'
 import type { CoordinatorHandlers, FlowCoordinator, FlowStore, FlowView, FlowWrite, WriteFence } from '../../src/adapters/server/types.js'
 import type { IdentificationApi } from '../../src/machine/types.js'
 import { captureAndSign, flush, simSetup, until } from '../helpers.js'
@@ -421,6 +421,80 @@ describe('identification service', () => {
     // Ten turns, one per 20 ms: the last lease is taken at least 9 × 20 ms after the first.
     expect(takenByB[9]! - takenByB[0]!).toBeGreaterThanOrEqual(170)
     expect(() => createIdentificationService({ api: env.api, store, resumePerSecond: 0 })).toThrow(/resumePerSecond/)
+    await b.close()
+  })
+
+  it('a start() whose flow is being created when close() begins: close() waits for it, nothing is driven or requested after, the flow is left to another replica', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    const created = gate()
+    let holding = false
+    let held = false
+    const store: FlowStore = {
+      ...inner,
+      exclusive: false,
+      create: async (...a) => {
+        const out = await inner.create(...a)
+        if (holding) {
+          held = true
+          await created.promise // stored; the answer is slow to come back
+        }
+        return out
+      },
+    }
+    const [ca, cb] = linkedCoordinators(2).coordinators
+    const a = createIdentificationService({ api: env.api, store, clock: env.clock, replicaId: 'A', coordinator: ca })
+    await a.ready
+    holding = true
+    const started = a.start({ userId: 24, userType: 0 }).then(() => 'answered', (e: unknown) => e)
+    await real(() => held, 'the create is on its way')
+    let closedAt = 0
+    const closing = a.close().then(() => void (closedAt = Date.now()))
+    await new Promise((r) => setTimeout(r, 50))
+    expect(closedAt).toBe(0) // close() waits for the start whose create is on its way
+    created.open()
+    await closing
+    expect(await started).toBeInstanceOf(ServiceClosedError)
+    await flush(20)
+    expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(0)
+    const f = (await inner.findByUser(0, 24))!
+    expect(f.lease?.until ?? 0).toBeLessThanOrEqual(env.clock.now()) // given back: another replica takes it at once
+    // Another replica goes on with it: one initiate.
+    const b = createIdentificationService({ api: env.api, store, clock: env.clock, replicaId: 'B', coordinator: cb })
+    await until(env.clock, async () => (await b.get(f.id))?.state === 'identifying')
+    expect(env.sim.requests.filter((r) => r.endpoint === 'initiate')).toHaveLength(1)
+    await b.close()
+  })
+
+  it('a store that lists a waiting flow with inbox events among its orphans without `working`: the queued job applies the inbox (no endless requeue)', async () => {
+    const env = simSetup()
+    const inner = createMemoryFlowStore({ now: () => env.clock.now() })
+    const store: FlowStore = { ...inner, exclusive: false, orphans: async (...a) => (await inner.orphans(...a)).map(({ id, stretch }) => ({ id, stretch })) }
+    const [ca] = linkedCoordinators(1).coordinators
+    const a = createIdentificationService({ api: env.api, store, clock: env.clock, replicaId: 'A', coordinator: ca, leaseMs: 4000 })
+    const f = await a.start({ userId: 25, userType: 0 })
+    env.sim.act(25, 'identification', 'success')
+    const seq = await inner.appendEvent(f.id, { type: 'REDIRECT', outcome: 'success' }, 'X')
+    await until(env.clock, async () => ((await inner.get(f.id))?.appliedSeq ?? 0) >= seq, 3000)
+    await until(env.clock, async () => (await a.get(f.id))?.state === 'signing')
+    await a.close()
+  })
+
+  it('alone on its store, a new process applies at once the events a killed one stored for a waiting flow (its lease is taken over, not waited out)', async () => {
+    const env = simSetup()
+    const store = createMemoryFlowStore({ now: () => env.clock.now() })
+    const a = createIdentificationService({ api: env.api, store, clock: env.clock })
+    const f = await a.start({ userId: 26, userType: 0 })
+    await a.close()
+    env.sim.act(26, 'identification', 'success')
+    // The process that held the flow's lease stored a redirect, then was killed.
+    await store.acquireLease(f.id, 'killed-process', 60_000)
+    const seq = await store.appendEvent(f.id, { type: 'REDIRECT', outcome: 'success' }, 'killed-process')
+    const b = createIdentificationService({ api: env.api, store, clock: env.clock })
+    await b.ready
+    await flush(20)
+    expect((await store.get(f.id))?.appliedSeq).toBe(seq) // no clock moved: applied on start-up
+    await until(env.clock, async () => (await b.get(f.id))?.state === 'signing')
     await b.close()
   })
 

@@ -463,6 +463,13 @@ export function createIdentificationService(options: IdentificationServiceOption
       if (!record) return undefined // it is alive: it drives the flow
     }
     const epoch = record.lease!.epoch
+    if (!record.working && !closed && !signal.aborted && !drivers.has(job.flowId)) {
+      // A waiting flow queued for the events in its inbox (a store that lists such flows among
+      // its orphans without saying so): applied here, under this lease, then given up.
+      const applied = await applyLeased(record, takenAt)
+      if (applied?.stretch !== undefined) await coord('dispatch', () => coordinator.dispatch(job.flowId, applied.stretch!)).catch((e: unknown) => report(e, job.flowId))
+      return undefined
+    }
     if (closed || signal.aborted || !record.working || record.stretch !== job.stretch || drivers.has(job.flowId)) {
       if (!drivers.has(job.flowId)) await dep('releaseLease', () => store.releaseLease(job.flowId, owner, epoch)).catch((e: unknown) => report(e, job.flowId))
       if (record.working && record.stretch !== job.stretch && !closed) void coord('dispatch', () => coordinator.dispatch(record.id, record.stretch)).catch((e: unknown) => report(e, record.id))
@@ -738,10 +745,10 @@ export function createIdentificationService(options: IdentificationServiceOption
   // ——— applying host events to a flow nobody drives ———
 
   /** Applies a parked flow's inbox here (takes its lease for the moment); a working one is driven here. */
-  async function applyParked(id: string): Promise<void> {
+  async function applyParked(id: string, force = false): Promise<void> {
     // The next stretch is queued once the lease is given back and the claim is over, so that
     // this replica's own worker may take it.
-    const done = await exclusive(id, () => applyParkedExclusive(id))
+    const done = await exclusive(id, () => applyParkedExclusive(id, undefined, force))
     if (done?.stretch !== undefined) await coord('dispatch', () => coordinator.dispatch(id, done.stretch!))
   }
 
@@ -751,11 +758,17 @@ export function createIdentificationService(options: IdentificationServiceOption
    * work again); `undefined` when nothing was done here (driven elsewhere; working, then driven
    * here; or not restorable: a direct event then goes through the inbox).
    */
-  async function applyParkedExclusive(id: string, direct?: HostEvent): Promise<Applied | undefined> {
+  async function applyParkedExclusive(id: string, direct?: HostEvent, force = false): Promise<Applied | undefined> {
     if (closed) return undefined
     const takenAt = clock.now()
-    const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs))
+    const record = await dep('acquireLease', () => store.acquireLease(id, owner, leaseMs, force ? { force } : undefined))
     if (!record) return // driven elsewhere: that replica applies it
+    return applyLeased(record, takenAt, direct)
+  }
+
+  /** {@link applyParkedExclusive} once the flow's lease is held here (`record` came with it; given up or handed to a driver here). */
+  async function applyLeased(record: LeasedFlowRecord, takenAt: number, direct?: HostEvent): Promise<Applied | undefined> {
+    const id = record.id
     const epoch = record.lease!.epoch
     if (record.working) {
       // Working but nobody drives it (a job not taken yet, or lost): drive it here (a direct
@@ -969,35 +982,51 @@ export function createIdentificationService(options: IdentificationServiceOption
       const flow = withTrace(host.persisted(clock.now()), trace)
       host.stop()
       // The new flow comes with this replica's lease (a store that cannot do that: taken next).
+      // From the create until its driver runs, the start counts as a claim: close() waits for it.
+      if (closed) throw new ServiceClosedError('start')
       const takenAt = clock.now()
-      const { created, record } = await dep('create', () =>
-        store.create(
-          { id, userId: o.userId, userType: o.userType, state: view.state, working: true, ended: false, stretch: 1, flow, view },
-          [{ kind: 'view', at: clock.now(), version: 1, view }],
-          { owner, ttlMs: leaseMs },
-        ),
-      )
-      if (!created) {
-        if (o.restart && !record.ended) continue // another start won the race: cancel that one too
-        return waitFor(record.id, pastInitiating, initiateWaitMs)
+      const creating = (async () => {
+        const made = await dep('create', () =>
+          store.create(
+            { id, userId: o.userId, userType: o.userType, state: view.state, working: true, ended: false, stretch: 1, flow, view },
+            [{ kind: 'view', at: clock.now(), version: 1, view }],
+            { owner, ttlMs: leaseMs },
+          ),
+        )
+        if (!made.created) return made
+        const { record } = made
+        changed(record, undefined)
+        const leased = record.lease?.owner === owner && record.lease.until > takenAt ? record.lease : undefined
+        if (closed) {
+          // close() began meanwhile: nothing is driven here after it. The flow goes to another
+          // replica (or, alone, to the next process); this call answers that the service closed.
+          if (leased) await dep('releaseLease', () => store.releaseLease(id, owner, leased.epoch)).catch((err: unknown) => report(err, id))
+          if (coordinator.distributed) await coord('dispatch', () => coordinator.dispatch(id, 1)).catch((err: unknown) => report(err, id))
+          throw new ServiceClosedError('start')
+        }
+        // This replica drives the new flow's first stretch itself (a job only when it cannot take
+        // the lease: another replica's reconciler was quicker, and drives it).
+        const driving = leased
+          ? exclusive(id, async () => {
+              const restored = restoreFlow(record.flow, record.userId, record.userType)
+              if ('snapshot' in restored) return drive({ ...record, pending: false }, leased.epoch, restored.snapshot, new AbortController().signal, takenAt)
+              await dep('releaseLease', () => store.releaseLease(id, owner, leased.epoch))
+              throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
+            })
+          : begin({ flowId: id, stretch: 1 }, new AbortController().signal, false, false)
+        const here = await driving.then(
+          () => true,
+          (err: unknown) => (report(err, id), false),
+        )
+        return { ...made, here }
+      })()
+      claims.add(creating)
+      const made = await creating.finally(() => claims.delete(creating))
+      if (!made.created) {
+        if (o.restart && !made.record.ended) continue // another start won the race: cancel that one too
+        return waitFor(made.record.id, pastInitiating, initiateWaitMs)
       }
-      changed(record, undefined)
-      // This replica drives the new flow's first stretch itself (a job only when it cannot take
-      // the lease: another replica's reconciler was quicker, and drives it).
-      const leased = record.lease?.owner === owner && record.lease.until > takenAt ? record.lease : undefined
-      const driving = leased
-        ? exclusive(id, async () => {
-            const restored = restoreFlow(record.flow, record.userId, record.userType)
-            if ('snapshot' in restored) return drive({ ...record, pending: false }, leased.epoch, restored.snapshot, new AbortController().signal, takenAt)
-            await dep('releaseLease', () => store.releaseLease(id, owner, leased.epoch))
-            throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
-          })
-        : begin({ flowId: id, stretch: 1 }, new AbortController().signal, false, false)
-      const here = await driving.then(
-        () => true,
-        (err: unknown) => (report(err, id), false),
-      )
-      if (!here) await coord('dispatch', () => coordinator.dispatch(id, 1))
+      if (!('here' in made && made.here)) await coord('dispatch', () => coordinator.dispatch(id, 1))
       return waitFor(id, pastInitiating, initiateWaitMs, () => {
         if (!drivers.has(id)) applyParked(id).catch((err: unknown) => report(err, id))
       })
@@ -1025,7 +1054,7 @@ export function createIdentificationService(options: IdentificationServiceOption
       const left = await dep('orphans', () => store.orphans(10_000, { includeHeld: true }))
       await Promise.all(
         left.map((o) =>
-          (o.working === false ? applyParked(o.id) : begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true, false)).catch((err: unknown) => report(err, o.id)),
+          (o.working === false ? applyParked(o.id, true) : begin({ flowId: o.id, stretch: o.stretch }, new AbortController().signal, true, false)).catch((err: unknown) => report(err, o.id)),
         ),
       )
     }

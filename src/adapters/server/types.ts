@@ -183,7 +183,9 @@ export interface FlowStore {
    * wait (or ended) with host events in their inbox not applied yet (`working: false`; their
    * receiver stopped before it applied them). The reconciler queues the first and applies the
    * second. `includeHeld`: every flow with work (a store that serves one process, on start). A
-   * store of one's own may list working flows only (without `working`), as stores did before.
+   * store of one's own may leave `working` out: its flows are then queued, and the replica that
+   * takes a waiting one applies its inbox. (One that lists working flows only, as stores did
+   * before, leaves an event whose receiver stopped before applying it for the flow's next event.)
    */
   orphans(limit: number, options?: { includeHeld?: boolean }): Promise<{ id: string; stretch: number; working?: boolean }[]>
   /** The flow's recent history, oldest first (at most {@link HISTORY_LIMIT} entries). */
