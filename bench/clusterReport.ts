@@ -232,7 +232,7 @@ the people's browsers share the replicas' machine); the replicas, PostgreSQL and
   handler on \`createPostgresFlowStore\` (a throw-away database) and \`createBullMQCoordinator\`
   (a random key prefix), with the library's defaults: \`leaseMs\` ${w.leaseMs.toLocaleString('en')}, \`lockDurationMs\`
   ${w.lockDurationMs.toLocaleString('en')} (stalled-job check every ${(w.lockDurationMs / 2).toLocaleString('en')} ms), \`dependencyTimeoutMs\` 5,000, pools of 10
-  connections, \`resumePerSecond\` 200. ${(w.polling.intervalMs + 1500).toLocaleString('en')} ms after the last signing redirect, replica ${rec?.victim ?? '?'} gets \`SIGKILL\` (it is not restarted).
+  connections, \`resumePerSecond\` 400. ${(w.polling.intervalMs + 1500).toLocaleString('en')} ms after the last signing redirect, replica ${rec?.victim ?? '?'} gets \`SIGKILL\` (it is not restarted).
 - **Single process**: the same workload against one process running the same service with the
   in-process coordinator and \`createSqliteFlowStore\` (a temporary file); no kill.
 
@@ -441,9 +441,9 @@ with the same code; the ratio between 1.83 and 2.42 (table below).${ratioMet ? '
     parts.push(`**Recovery (${r.recoveryP99Ms !== null && r.recoveryP99Ms <= T.recoveryP99Ms ? 'met' : 'missed'}).** ${rec.flows} flows; their first status request elsewhere came ${v(rec.minMs)} to ${v(rec.maxMs)} ms
 after the kill (p50 ${v(rec.p50Ms)}). What it is made of (since commit bc9f979, when the killed replica drove
 its flows itself, not for BullMQ jobs): the flow's lease (10 s, renewed every 3.3 s, so it runs out
-6.7–10 s after the kill); the next reconcile on a surviving replica (every 2.5 s on each), which
+6.7–10 s after the kill); the next reconcile on a surviving replica (every 1.25 s on each), which
 queues the flow; and the surviving replicas' pace of taking queued flows (\`resumePerSecond\`,
-200 each, since commit 60390a1: about 1.5 s for 300 flows). DESIGN.md's bound, \`lockDurationMs\`
+400 each: about 0.8 s for 300 flows). DESIGN.md's bound, \`lockDurationMs\`
 plus the stalled-job check (15 s with the defaults), holds.
 `)
   }

@@ -300,6 +300,18 @@ describe('createBullMQCoordinator', () => {
     await waitFor(() => errors.some((e) => /malformed/.test(String(e))), 3000, 'the malformed change to be reported')
     expect(ra.changes.length + rb.changes.length).toBe(2)
 
+    // A replica that says which flows it listens to (`wants`) gets only their changes; the
+    // others are not decoded. B listens to f only.
+    const other = randomUUID()
+    const listened = new Set([f])
+    rb.handlers.wants = (id) => listened.has(id)
+    await a.notifyChange({ ...change, id: other, version: 8, view: { ...change.view, id: other } })
+    await a.notifyChange({ ...change, version: 9 })
+    await waitFor(() => ra.changes.length === 3 && rb.changes.length === 2, 3000, 'A to hear both, B the one of f')
+    expect(ra.changes.map((c) => c.version)).toEqual([7, 8, 9])
+    expect(rb.changes.map((c) => [c.id, c.version])).toEqual([[f, 7], [f, 9]])
+    delete rb.handlers.wants
+
     // Kill the subscribers' connections (only ours: they are named after this test's prefix).
     const list = await admin.client('LIST')
     const ids = String(list)

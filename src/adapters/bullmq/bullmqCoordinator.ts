@@ -473,6 +473,9 @@ export function createBullMQCoordinator(options: BullMQCoordinatorOptions): Flow
       if (channel === inboxChannel) {
         h.inbox(message)
       } else if (channel === changeChannel) {
+        // A change of a flow nobody here listens to is not decoded (its JSON starts with the id).
+        const id = peekId(message)
+        if (id !== undefined && h.wants && !h.wants(id)) return
         const change = parseChange(message)
         if (change) h.change(change)
         else report(new Error(`BullMQ coordinator: a malformed change on ${changeChannel} was ignored`))
@@ -582,6 +585,16 @@ function positiveInt(v: number | undefined, dflt: number, name: string): number 
   if (v === undefined) return dflt
   if (!Number.isInteger(v) || v <= 0) throw new TypeError(`createBullMQCoordinator: ${name} must be a positive integer`)
   return v
+}
+
+const ID_PREFIX = '{"id":"'
+/** The flow id a change message starts with (`JSON.stringify` of a FlowChange puts it first), or `undefined`. */
+function peekId(message: string): string | undefined {
+  if (!message.startsWith(ID_PREFIX)) return undefined
+  const end = message.indexOf('"', ID_PREFIX.length)
+  if (end < 0 || end - ID_PREFIX.length > 200) return undefined
+  const id = message.slice(ID_PREFIX.length, end)
+  return id.includes('\\') ? undefined : id
 }
 
 function parseChange(message: string): FlowChange | undefined {

@@ -84,7 +84,7 @@ export interface IdentificationServiceOptions {
    * nobody drives (a killed or closing replica's). A replica that takes over hundreds of flows
    * at once spreads their first requests (to the store and the provider) over time instead of
    * sending them all in one burst. Flows it starts or wakes itself are not paced.
-   * @default 200
+   * @default 400
    */
   resumePerSecond?: number
   /**
@@ -243,7 +243,7 @@ export function createIdentificationService(options: IdentificationServiceOption
   const telemetry = options.telemetry
   const depTimeout = positive(options.dependencyTimeoutMs, 5000, 'dependencyTimeoutMs')
   const leaseMs = positive(options.leaseMs, 10_000, 'leaseMs')
-  const resumeGapMs = 1000 / positive(options.resumePerSecond, 200, 'resumePerSecond')
+  const resumeGapMs = 1000 / positive(options.resumePerSecond, 400, 'resumePerSecond')
   const owner = options.replicaId ?? globalThis.crypto.randomUUID()
   if (typeof owner !== 'string' || owner === '' || owner.length > 200) throw new TypeError('createIdentificationService: replicaId must be a non-empty string')
   const shared: Omit<IdentificationInput, 'userId' | 'userType'> = {
@@ -1047,6 +1047,7 @@ export function createIdentificationService(options: IdentificationServiceOption
           else if (claiming.has(flowId)) recheck.add(flowId)
         },
         change: (c) => deliverLocal(c, true),
+        wants: (flowId) => listeners.has(flowId) || waiters.has(flowId),
       }),
     )
     if (store.exclusive) {
@@ -1082,7 +1083,7 @@ export function createIdentificationService(options: IdentificationServiceOption
           }
         })
         .catch((err: unknown) => report(err))
-        .finally(() => !closed && scheduleReconcile(leaseMs / 4))
+        .finally(() => !closed && scheduleReconcile(leaseMs / 8))
     }, delay)
   }
 

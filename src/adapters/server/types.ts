@@ -213,6 +213,12 @@ export interface CoordinatorHandlers {
   inbox(flowId: string): void
   /** A flow changed (on any replica). */
   change(change: FlowChange): void
+  /**
+   * Whether this replica listens to a flow's changes now (a subscriber, a waiting call). A
+   * coordinator that can read a change's flow id before decoding it skips the others: every
+   * replica receives every change, most of them of flows nobody on it listens to.
+   */
+  wants?(flowId: string): boolean
 }
 
 /** A committed change of a flow's view, as replicas tell each other. */
