@@ -475,13 +475,17 @@ export function createIdentificationService(options: IdentificationServiceOption
       if (record.working && record.stretch !== job.stretch && !closed) void coord('dispatch', () => coordinator.dispatch(record.id, record.stretch)).catch((e: unknown) => report(e, record.id))
       return undefined
     }
+    return driveLeased(record, signal, takenAt, fromJob)
+  }
+
+  /** Restores a flow whose lease this replica holds and drives it; one that cannot be restored is reported and its lease given back. */
+  async function driveLeased(record: LeasedFlowRecord, signal: AbortSignal, takenAt: number, job: boolean): Promise<Driver | undefined> {
+    const epoch = record.lease!.epoch
     const restored = restoreFlow(record.flow, record.userId, record.userType)
-    if ('rejected' in restored) {
-      report(new Error(`flow ${record.id} cannot be restored: ${restored.rejected}`), record.id)
-      await dep('releaseLease', () => store.releaseLease(record.id, owner, epoch)).catch(() => {})
-      return undefined
-    }
-    return drive(record, epoch, restored.snapshot, signal, takenAt, fromJob)
+    if ('snapshot' in restored) return drive(record, epoch, restored.snapshot, signal, takenAt, job)
+    report(new Error(`flow ${record.id} cannot be restored: ${restored.rejected}`), record.id)
+    await dep('releaseLease', () => store.releaseLease(record.id, owner, epoch)).catch(() => {})
+    return undefined
   }
 
   function drive(leased: LeasedFlowRecord, epoch: number, snapshot: Snapshot<unknown>, signal: AbortSignal, takenAt: number, job = false): Driver {
@@ -993,7 +997,7 @@ export function createIdentificationService(options: IdentificationServiceOption
             { owner, ttlMs: leaseMs },
           ),
         )
-        if (!made.created) return made
+        if (!made.created) return { ...made, here: false }
         const { record } = made
         changed(record, undefined)
         const leased = record.lease?.owner === owner && record.lease.until > takenAt ? record.lease : undefined
@@ -1006,14 +1010,10 @@ export function createIdentificationService(options: IdentificationServiceOption
         }
         // This replica drives the new flow's first stretch itself (a job only when it cannot take
         // the lease: another replica's reconciler was quicker, and drives it).
+        const signal = new AbortController().signal
         const driving = leased
-          ? exclusive(id, async () => {
-              const restored = restoreFlow(record.flow, record.userId, record.userType)
-              if ('snapshot' in restored) return drive({ ...record, pending: false }, leased.epoch, restored.snapshot, new AbortController().signal, takenAt)
-              await dep('releaseLease', () => store.releaseLease(id, owner, leased.epoch))
-              throw new Error(`flow ${id} cannot be restored: ${restored.rejected}`)
-            })
-          : begin({ flowId: id, stretch: 1 }, new AbortController().signal, false, false)
+          ? exclusive(id, () => driveLeased({ ...record, pending: false }, signal, takenAt, false))
+          : begin({ flowId: id, stretch: 1 }, signal, false, false)
         const here = await driving.then(
           () => true,
           (err: unknown) => (report(err, id), false),
@@ -1026,7 +1026,7 @@ export function createIdentificationService(options: IdentificationServiceOption
         if (o.restart && !made.record.ended) continue // another start won the race: cancel that one too
         return waitFor(made.record.id, pastInitiating, initiateWaitMs)
       }
-      if (!('here' in made && made.here)) await coord('dispatch', () => coordinator.dispatch(id, 1))
+      if (!made.here) await coord('dispatch', () => coordinator.dispatch(id, 1))
       return waitFor(id, pastInitiating, initiateWaitMs, () => {
         if (!drivers.has(id)) applyParked(id).catch((err: unknown) => report(err, id))
       })
@@ -1070,7 +1070,10 @@ export function createIdentificationService(options: IdentificationServiceOption
       void renewAll().finally(() => !closed && scheduleRenew())
     }, leaseMs / 3)
   }
-  /** Dispatches working flows whose lease ran out (a killed replica's, a lost job's). */
+  /**
+   * Dispatches working flows whose lease ran out (a killed replica's, a lost job's), and applies
+   * the stored events of waiting flows whose receiver stopped before applying them.
+   */
   function scheduleReconcile(delay: number) {
     reconcileTimer = clock.setTimeout(() => {
       void dep('orphans', () => store.orphans(1000))
